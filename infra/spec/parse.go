@@ -1,0 +1,281 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Lookup returns the raw value of a fully qualified config key such as
+// "stayup:minSize" or "aws:region", and whether it is set.
+type Lookup func(key string) (string, bool)
+
+// MapLookup serves a Lookup from a plain map.
+func MapLookup(m map[string]string) Lookup {
+	return func(key string) (string, bool) {
+		v, ok := m[key]
+		return v, ok
+	}
+}
+
+// Keys are stayup's own config keys, without the namespace.
+var Keys = []string{
+	"cloud", "image", "port", "readyPath", "healthPath",
+	"minSize", "maxSize", "desiredSize", "zones", "instanceType", "cpuTarget",
+	"tlsCertificate", "domain", "allowedCidrs", "logRetentionDays",
+	"natGateways", "deletionProtection", "sessionManager",
+}
+
+// RegionKey is the provider config key that holds each cloud's region.
+var RegionKey = map[Cloud]string{
+	AWS:   "aws:region",
+	GCP:   "gcp:region",
+	Azure: "azure-native:location",
+}
+
+// Key qualifies one of stayup's keys with its namespace.
+func Key(name string) string { return Namespace + ":" + name }
+
+// UnknownKeys reports keys in stayup's namespace that stayup does not read:
+// almost always a typo ("minsize"), which would otherwise be ignored silently.
+func UnknownKeys(keys []string) []Problem {
+	var out []Problem
+	for _, k := range keys {
+		name, ok := strings.CutPrefix(k, Namespace+":")
+		if !ok || slices.Contains(Keys, name) {
+			continue
+		}
+		rule := "not a stayup key"
+		for _, known := range Keys {
+			if strings.EqualFold(known, name) {
+				rule = fmt.Sprintf("not a stayup key; did you mean %s?", Key(known))
+			}
+		}
+		out = append(out, Problem{Key: k, Rule: rule})
+	}
+	return out
+}
+
+// Parse reads the configuration, applies the defaults and validates every
+// value. It returns *Error listing every problem at once.
+func Parse(get Lookup) (Spec, error) {
+	p := parser{get: get}
+	s := Spec{}
+
+	cloud, cloudSet := p.raw("cloud")
+	switch Cloud(cloud) {
+	case AWS, GCP, Azure:
+		s.Cloud = Cloud(cloud)
+	default:
+		if !cloudSet {
+			p.fail("cloud", "", "required: one of aws, gcp, azure (pulumi config set stayup:cloud aws)")
+		} else {
+			p.fail("cloud", cloud, "must be one of aws, gcp, azure")
+		}
+	}
+
+	if s.Cloud != "" {
+		key := RegionKey[s.Cloud]
+		region, ok := get(key)
+		region = strings.TrimSpace(region)
+		switch {
+		case !ok || region == "":
+			p.problems = append(p.problems, Problem{Key: key, Rule: fmt.Sprintf("required for cloud %s (pulumi config set %s <region>)", s.Cloud, key)})
+		case !regionRE.MatchString(region):
+			p.problems = append(p.problems, Problem{Key: key, Value: region, Rule: "is not a region name (lower-case letters, digits and dashes)"})
+		default:
+			s.Region = region
+		}
+	}
+
+	s.Image = p.str("image", DefaultImage)
+	if !ValidImage(s.Image) {
+		p.fail("image", s.Image, "is not a valid image reference (registry/repository[:tag][@sha256:digest])")
+	}
+	s.Port = p.intIn("port", DefaultPort, 1, 65535)
+	s.ReadyPath = p.path("readyPath", DefaultReadyPath)
+	s.HealthPath = p.path("healthPath", DefaultHealthPath)
+
+	s.MinSize = p.intIn("minSize", DefaultMinSize, 2, 1000)
+	s.MaxSize = p.intIn("maxSize", DefaultMaxSize, 2, 1000)
+	s.DesiredSize = p.intIn("desiredSize", DefaultDesiredSize, 2, 1000)
+	if s.MinSize > 0 && s.MaxSize > 0 && s.MaxSize < s.MinSize {
+		p.fail("maxSize", strconv.Itoa(s.MaxSize), fmt.Sprintf("must be >= minSize (%d)", s.MinSize))
+	}
+	if s.DesiredSize > 0 && s.MinSize > 0 && s.DesiredSize < s.MinSize {
+		p.fail("desiredSize", strconv.Itoa(s.DesiredSize), fmt.Sprintf("must be >= minSize (%d)", s.MinSize))
+	}
+	if s.DesiredSize > 0 && s.MaxSize > 0 && s.DesiredSize > s.MaxSize {
+		p.fail("desiredSize", strconv.Itoa(s.DesiredSize), fmt.Sprintf("must be <= maxSize (%d)", s.MaxSize))
+	}
+	_, s.ZonesSet = get(Key("zones"))
+	s.Zones = p.intIn("zones", DefaultZones, 2, 6)
+
+	s.InstanceType = p.str("instanceType", DefaultInstanceType[s.Cloud])
+	if re, ok := instanceTypeRE[s.Cloud]; ok && !re.MatchString(s.InstanceType) {
+		p.fail("instanceType", s.InstanceType, fmt.Sprintf("is not a %s machine type (for example %s)", s.Cloud, DefaultInstanceType[s.Cloud]))
+	}
+	s.CPUTarget = p.intIn("cpuTarget", DefaultCPUTarget, 1, 100)
+
+	s.TLSCertificate = p.str("tlsCertificate", "")
+	if s.TLSCertificate != "" && s.Cloud == AWS {
+		m := acmARNRE.FindStringSubmatch(s.TLSCertificate)
+		switch {
+		case m == nil:
+			p.fail("tlsCertificate", s.TLSCertificate, "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+		case s.Region != "" && m[1] != s.Region:
+			p.fail("tlsCertificate", s.TLSCertificate, fmt.Sprintf("is in %s, but the load balancer is in %s: ACM certificates are regional", m[1], s.Region))
+		}
+	}
+	s.Domain = p.str("domain", "")
+	switch {
+	case s.Domain != "" && !domainRE.MatchString(s.Domain):
+		p.fail("domain", s.Domain, "is not a DNS name (for example app.example.com)")
+	case s.Domain != "" && s.Cloud == AWS && s.TLSCertificate == "":
+		p.fail("domain", s.Domain, "on aws also needs stayup:tlsCertificate: the ARN of an ACM certificate for this name")
+	}
+	s.AllowedCIDRs = p.cidrs("allowedCidrs", []string{DefaultAllowedCIDR})
+	s.LogRetentionDays = p.oneOf("logRetentionDays", DefaultLogRetentionDays, logRetentionDays)
+
+	switch nat := p.str("natGateways", "perZone"); nat {
+	case "perZone":
+	case "single":
+		s.AWS.SingleNAT = true
+	default:
+		p.fail("natGateways", nat, "must be perZone (survives a zone's loss) or single (cheaper)")
+	}
+	s.AWS.DeletionProtection = p.boolean("deletionProtection", false)
+	s.AWS.SessionManager = p.boolean("sessionManager", false)
+
+	if len(p.problems) > 0 {
+		return Spec{}, &Error{Problems: p.problems}
+	}
+	return s, nil
+}
+
+// logRetentionDays are the retention periods CloudWatch Logs accepts; the
+// other clouds take any number of days, so the strictest list applies.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
+	domainRE = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	acmARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$`)
+
+	instanceTypeRE = map[Cloud]*regexp.Regexp{
+		AWS:   regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`),
+		GCP:   regexp.MustCompile(`^[a-z][a-z0-9]*-[a-z0-9-]+$`),
+		Azure: regexp.MustCompile(`^(?:Standard|Basic)_[A-Za-z0-9_-]+$`),
+	}
+)
+
+type parser struct {
+	get      Lookup
+	problems []Problem
+}
+
+func (p *parser) fail(name, value, rule string) {
+	p.problems = append(p.problems, Problem{Key: Key(name), Value: value, Rule: rule})
+}
+
+func (p *parser) raw(name string) (string, bool) {
+	v, ok := p.get(Key(name))
+	return strings.TrimSpace(v), ok
+}
+
+func (p *parser) str(name, def string) string {
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return def
+	}
+	return v
+}
+
+func (p *parser) intIn(name string, def, lo, hi int) int {
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, v, "must be a whole number")
+		return 0
+	}
+	if n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("must be between %d and %d", lo, hi))
+		return 0
+	}
+	return n
+}
+
+func (p *parser) oneOf(name string, def int, allowed []int) int {
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || !slices.Contains(allowed, n) {
+		p.fail(name, v, fmt.Sprintf("must be one of %v", allowed))
+		return 0
+	}
+	return n
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "must be true or false")
+	}
+	return b
+}
+
+func (p *parser) path(name, def string) string {
+	v := p.str(name, def)
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \t\r\n?#") || len(v) > 1024 {
+		p.fail(name, v, `must be an HTTP path starting with "/", without spaces, query or fragment`)
+	}
+	return v
+}
+
+// cidrs accepts the YAML list a stack file holds (which Pulumi hands over as
+// JSON) or a comma-separated string from the command line.
+func (p *parser) cidrs(name string, def []string) []string {
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return def
+	}
+	var items []string
+	if strings.HasPrefix(v, "[") {
+		if err := json.Unmarshal([]byte(v), &items); err != nil {
+			p.fail(name, v, "must be a list of CIDR blocks, like [\"203.0.113.0/24\"]")
+			return nil
+		}
+	} else {
+		items = strings.Split(v, ",")
+	}
+	var out []string
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		prefix, err := netip.ParsePrefix(item)
+		switch {
+		case err != nil:
+			p.fail(name, item, "is not a CIDR block (like 203.0.113.0/24 or 2001:db8::/32)")
+		case prefix.Masked() != prefix:
+			p.fail(name, item, fmt.Sprintf("has host bits set; did you mean %s?", prefix.Masked()))
+		default:
+			out = append(out, prefix.String())
+		}
+	}
+	if len(items) == 0 {
+		p.fail(name, v, "must list at least one CIDR block")
+	}
+	return out
+}

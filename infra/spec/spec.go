@@ -1,0 +1,137 @@
+// Package spec turns the stack's configuration into a validated, cloud-neutral
+// description of the service. Every cloud component is built from a Spec, so
+// the rules that make the service highly available (at least two instances,
+// at least two zones) are enforced once, before any resource is registered.
+package spec
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Cloud names one of the supported providers.
+type Cloud string
+
+// The clouds stayup deploys to.
+const (
+	AWS   Cloud = "aws"
+	GCP   Cloud = "gcp"
+	Azure Cloud = "azure"
+)
+
+// Clouds lists the supported clouds in the order commands iterate them.
+var Clouds = []Cloud{AWS, GCP, Azure}
+
+// Namespace is the Pulumi config namespace of stayup's own keys.
+const Namespace = "stayup"
+
+// Defaults for the service itself. The default image is Google's public
+// hello-app sample: it is served from Artifact Registry, which has no
+// anonymous pull limits (unlike Docker Hub), it listens on $PORT (8080), and
+// answers every path with its version and hostname, which is what a rollout
+// from 1.0 to 2.0 needs to show which version served each request.
+const (
+	DefaultImage       = "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0"
+	DefaultPort        = 8080
+	DefaultReadyPath   = "/"
+	DefaultHealthPath  = "/"
+	DefaultMinSize     = 3
+	DefaultMaxSize     = 9
+	DefaultDesiredSize = 3
+	DefaultZones       = 3
+	DefaultCPUTarget   = 60
+	DefaultAllowedCIDR = "0.0.0.0/0"
+	// DefaultLogRetentionDays keeps a month of logs: long enough to look back
+	// at an incident or a rollout, short enough not to pile up cost.
+	DefaultLogRetentionDays = 30
+)
+
+// DefaultInstanceType is a small general-purpose machine on each cloud: two
+// vCPUs and 2 GiB or more, enough for one container and the runtime.
+var DefaultInstanceType = map[Cloud]string{
+	AWS:   "t3.small",
+	GCP:   "e2-small",
+	Azure: "Standard_B2s",
+}
+
+// Spec is the validated service description every cloud component builds.
+type Spec struct {
+	Cloud  Cloud
+	Region string
+
+	Image      string
+	Port       int
+	ReadyPath  string // what the load balancer checks: fails while draining
+	HealthPath string // what autohealing checks: failing means replace
+
+	MinSize     int
+	MaxSize     int
+	DesiredSize int
+	// Zones is how many zones the fleet spreads over. When ZonesSet is
+	// false it is the default and a region with fewer zones (but at least
+	// two) is accepted as it is; a number the user chose must be met.
+	Zones    int
+	ZonesSet bool
+
+	InstanceType string
+	CPUTarget    int // percent
+
+	TLSCertificate string
+	Domain         string
+	AllowedCIDRs   []string
+
+	LogRetentionDays int
+
+	AWS AWSOptions
+}
+
+// AWSOptions are the keys only the AWS component reads.
+type AWSOptions struct {
+	// SingleNAT puts one NAT gateway in the first zone instead of one per
+	// zone: cheaper, but losing that zone cuts every instance's egress.
+	SingleNAT bool
+	// DeletionProtection stops the load balancer from being deleted until
+	// it is turned off again.
+	DeletionProtection bool
+	// SessionManager lets operators open a shell through SSM Session
+	// Manager; SSH is never opened.
+	SessionManager bool
+}
+
+// HTTPS reports whether the service terminates TLS at the load balancer.
+func (s Spec) HTTPS() bool { return s.TLSCertificate != "" || s.Domain != "" }
+
+// Problem is one invalid config value: the key, the value and the rule it broke.
+type Problem struct {
+	Key   string
+	Value string
+	Rule  string
+}
+
+func (p Problem) String() string {
+	if p.Value == "" {
+		return fmt.Sprintf("%s: %s", p.Key, p.Rule)
+	}
+	return fmt.Sprintf("%s = %q: %s", p.Key, p.Value, p.Rule)
+}
+
+// Error carries every problem found in one configuration, so a user fixes
+// them all in one pass instead of one per run.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if len(e.Problems) == 1 {
+		b.WriteString("invalid config: ")
+		b.WriteString(e.Problems[0].String())
+		return b.String()
+	}
+	fmt.Fprintf(&b, "invalid config (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}

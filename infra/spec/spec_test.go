@@ -1,0 +1,235 @@
+package spec
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func awsConfig(kv ...string) map[string]string {
+	m := map[string]string{"stayup:cloud": "aws", "aws:region": "eu-west-1"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := Parse(MapLookup(awsConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Spec{
+		Cloud: AWS, Region: "eu-west-1",
+		Image: DefaultImage, Port: 8080, ReadyPath: "/", HealthPath: "/",
+		MinSize: 3, MaxSize: 9, DesiredSize: 3, Zones: 3,
+		InstanceType: "t3.small", CPUTarget: 60,
+		AllowedCIDRs:     []string{"0.0.0.0/0"},
+		LogRetentionDays: 30,
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
+	}
+	if s.ZonesSet {
+		t.Error("ZonesSet is true although stayup:zones is not set")
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	t.Parallel()
+	s, err := Parse(MapLookup(awsConfig(
+		"stayup:image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v2",
+		"stayup:port", "9000",
+		"stayup:readyPath", "/readyz",
+		"stayup:healthPath", "/healthz",
+		"stayup:minSize", "2", "stayup:maxSize", "4", "stayup:desiredSize", "2",
+		"stayup:zones", "2",
+		"stayup:cpuTarget", "45",
+		"stayup:allowedCidrs", `["203.0.113.0/24", "2001:db8::/32"]`,
+		"stayup:tlsCertificate", "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666",
+		"stayup:natGateways", "single",
+		"stayup:deletionProtection", "true",
+		"stayup:sessionManager", "true",
+		"stayup:logRetentionDays", "90",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.AllowedCIDRs, []string{"203.0.113.0/24", "2001:db8::/32"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("AllowedCIDRs = %v, want %v", got, want)
+	}
+	if !s.ZonesSet || s.Zones != 2 {
+		t.Errorf("Zones = %d (set %v), want 2 (set)", s.Zones, s.ZonesSet)
+	}
+	if !s.AWS.SingleNAT || !s.AWS.DeletionProtection || !s.AWS.SessionManager {
+		t.Errorf("AWS options = %+v, want all on", s.AWS)
+	}
+	if s.Port != 9000 || s.MinSize != 2 || s.CPUTarget != 45 || s.LogRetentionDays != 90 || !s.HTTPS() {
+		t.Errorf("spec = %+v", s)
+	}
+}
+
+func TestParseCommaSeparatedCIDRs(t *testing.T) {
+	t.Parallel()
+	s, err := Parse(MapLookup(awsConfig("stayup:allowedCidrs", "198.51.100.0/24, 203.0.113.7/32")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.AllowedCIDRs, []string{"198.51.100.0/24", "203.0.113.7/32"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("AllowedCIDRs = %v, want %v", got, want)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		config  map[string]string
+		key     string
+		contain string
+	}{
+		{"missing cloud", map[string]string{}, "stayup:cloud", "required"},
+		{"unknown cloud", map[string]string{"stayup:cloud": "oracle"}, "stayup:cloud", "one of aws, gcp, azure"},
+		{"missing region", map[string]string{"stayup:cloud": "aws"}, "aws:region", "required"},
+		{"missing gcp region", map[string]string{"stayup:cloud": "gcp"}, "gcp:region", "required"},
+		{"bad region", awsConfig("aws:region", "EU West"), "aws:region", "not a region"},
+		{"min below two", awsConfig("stayup:minSize", "1", "stayup:desiredSize", "2"), "stayup:minSize", "between 2"},
+		{"min not a number", awsConfig("stayup:minSize", "three"), "stayup:minSize", "whole number"},
+		{"max below min", awsConfig("stayup:minSize", "4", "stayup:maxSize", "3", "stayup:desiredSize", "4"), "stayup:maxSize", ">= minSize"},
+		{"desired below min", awsConfig("stayup:minSize", "3", "stayup:desiredSize", "2"), "stayup:desiredSize", ">= minSize"},
+		{"desired above max", awsConfig("stayup:maxSize", "4", "stayup:desiredSize", "5"), "stayup:desiredSize", "<= maxSize"},
+		{"one zone", awsConfig("stayup:zones", "1"), "stayup:zones", "between 2"},
+		{"port zero", awsConfig("stayup:port", "0"), "stayup:port", "between 1 and 65535"},
+		{"port too high", awsConfig("stayup:port", "70000"), "stayup:port", "between 1 and 65535"},
+		{"health path relative", awsConfig("stayup:healthPath", "healthz"), "stayup:healthPath", `starting with "/"`},
+		{"ready path with query", awsConfig("stayup:readyPath", "/ready?x=1"), "stayup:readyPath", "without spaces, query"},
+		{"image with spaces", awsConfig("stayup:image", "my image"), "stayup:image", "not a valid image reference"},
+		{"image upper case", awsConfig("stayup:image", "Nginx:latest"), "stayup:image", "not a valid image reference"},
+		{"cpu zero", awsConfig("stayup:cpuTarget", "0"), "stayup:cpuTarget", "between 1 and 100"},
+		{"cpu over 100", awsConfig("stayup:cpuTarget", "150"), "stayup:cpuTarget", "between 1 and 100"},
+		{"cidr garbage", awsConfig("stayup:allowedCidrs", "everyone"), "stayup:allowedCidrs", "not a CIDR"},
+		{"cidr host bits", awsConfig("stayup:allowedCidrs", "203.0.113.7/24"), "stayup:allowedCidrs", "did you mean 203.0.113.0/24"},
+		{"cidr list not json", awsConfig("stayup:allowedCidrs", "[203.0.113.0/24"), "stayup:allowedCidrs", "list of CIDR"},
+		{"cidr empty list", awsConfig("stayup:allowedCidrs", "[]"), "stayup:allowedCidrs", "at least one"},
+		{"instance type of another cloud", awsConfig("stayup:instanceType", "e2-small"), "stayup:instanceType", "not a aws machine type"},
+		{"certificate not an ARN", awsConfig("stayup:tlsCertificate", "my-cert"), "stayup:tlsCertificate", "ACM certificate ARN"},
+		{"certificate in another region", awsConfig("stayup:tlsCertificate", "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"), "stayup:tlsCertificate", "ACM certificates are regional"},
+		{"domain without certificate on aws", awsConfig("stayup:domain", "app.example.com"), "stayup:domain", "tlsCertificate"},
+		{"domain invalid", awsConfig("stayup:domain", "not a domain"), "stayup:domain", "not a DNS name"},
+		{"nat mode", awsConfig("stayup:natGateways", "two"), "stayup:natGateways", "perZone"},
+		{"bool", awsConfig("stayup:deletionProtection", "yes please"), "stayup:deletionProtection", "true or false"},
+		{"retention", awsConfig("stayup:logRetentionDays", "10"), "stayup:logRetentionDays", "one of"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(MapLookup(tc.config))
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Parse() error = %v, want *Error", err)
+			}
+			for _, p := range cerr.Problems {
+				if p.Key == tc.key && strings.Contains(p.Rule, tc.contain) {
+					return
+				}
+			}
+			t.Errorf("no problem for %s containing %q in:\n%v", tc.key, tc.contain, err)
+		})
+	}
+}
+
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := Parse(MapLookup(awsConfig(
+		"stayup:minSize", "1", "stayup:zones", "1", "stayup:port", "http", "stayup:image", "bad image",
+	)))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("error = %v, want *Error", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range cerr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"stayup:minSize", "stayup:zones", "stayup:port", "stayup:image"} {
+		if !keys[k] {
+			t.Errorf("no problem reported for %s in:\n%v", k, err)
+		}
+	}
+	if lines := strings.Count(err.Error(), "\n  - "); lines != len(cerr.Problems) {
+		t.Errorf("message has %d lines for %d problems:\n%s", lines, len(cerr.Problems), err)
+	}
+}
+
+func TestValidImage(t *testing.T) {
+	t.Parallel()
+	good := []string{
+		"nginx", "nginx:1.27", "library/nginx:latest",
+		"us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0",
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1.2.3",
+		"localhost:5000/app", "ghcr.io/org/app@sha256:" + strings.Repeat("a", 64),
+		"ghcr.io/org/app:v1@sha256:" + strings.Repeat("0", 64),
+	}
+	bad := []string{"", "nginx:", ":latest", "UPPER/case", "a b", "ghcr.io/org/app@sha256:xyz", "app:" + strings.Repeat("t", 129), "-app"}
+	for _, ref := range good {
+		if !ValidImage(ref) {
+			t.Errorf("ValidImage(%q) = false, want true", ref)
+		}
+	}
+	for _, ref := range bad {
+		if ValidImage(ref) {
+			t.Errorf("ValidImage(%q) = true, want false", ref)
+		}
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	t.Parallel()
+	got := UnknownKeys([]string{"stayup:minsize", "stayup:minSize", "aws:region", "stayup:colour"})
+	if len(got) != 2 {
+		t.Fatalf("UnknownKeys = %v, want two problems", got)
+	}
+	if got[0].Key != "stayup:minsize" || !strings.Contains(got[0].Rule, "did you mean stayup:minSize") {
+		t.Errorf("first problem = %v, want a suggestion of stayup:minSize", got[0])
+	}
+	if got[1].Key != "stayup:colour" || got[1].Rule != "not a stayup key" {
+		t.Errorf("second problem = %v", got[1])
+	}
+}
+
+// FuzzParse checks that no configuration panics the parser and that every
+// rejection names the key at fault.
+func FuzzParse(f *testing.F) {
+	f.Add("aws", "eu-west-1", "nginx", "8080", "3", "9", "3", "3", "60", "0.0.0.0/0", "/")
+	f.Add("gcp", "", "bad image", "-1", "1", "0", "x", "1", "101", "[", "x")
+	f.Add("azure", "westeurope", "", "", "", "", "", "", "", `["10.0.0.0/8"]`, "/readyz")
+	f.Fuzz(func(t *testing.T, cloud, region, image, port, minSize, maxSize, desired, zones, cpu, cidrs, path string) {
+		m := map[string]string{
+			"stayup:cloud": cloud, "aws:region": region, "gcp:region": region, "azure-native:location": region,
+			"stayup:image": image, "stayup:port": port, "stayup:minSize": minSize, "stayup:maxSize": maxSize,
+			"stayup:desiredSize": desired, "stayup:zones": zones, "stayup:cpuTarget": cpu,
+			"stayup:allowedCidrs": cidrs, "stayup:readyPath": path,
+		}
+		s, err := Parse(MapLookup(m))
+		if err == nil {
+			if s.MinSize < 2 || s.Zones < 2 || s.MaxSize < s.DesiredSize || s.DesiredSize < s.MinSize {
+				t.Fatalf("accepted a spec that is not highly available: %+v", s)
+			}
+			return
+		}
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) == 0 {
+			t.Fatalf("error %v is not an *Error with problems", err)
+		}
+		for _, p := range cerr.Problems {
+			if !strings.HasPrefix(p.Key, "stayup:") && p.Key != RegionKey[Cloud(cloud)] {
+				t.Fatalf("problem %v does not name a config key", p)
+			}
+			if !strings.Contains(err.Error(), p.Key) {
+				t.Fatalf("message %q does not name %s", err, p.Key)
+			}
+		}
+	})
+}
