@@ -1,0 +1,175 @@
+package aws
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/autoscaling"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// amiParameter is where AWS publishes the current Amazon Linux 2023 AMI.
+// It is read at deploy time and the id written into the launch template:
+// instance refresh rollback refuses templates that say resolve:ssm:.
+const amiParameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+// Fleet is the launch template, the Auto Scaling group that keeps the
+// instances alive across zones, and its CPU target tracking.
+type Fleet struct {
+	pulumi.ResourceState
+
+	LaunchTemplate *ec2.LaunchTemplate
+	Group          *autoscaling.Group
+}
+
+func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *Identity, lbal *LoadBalancer, opts ...pulumi.ResourceOption) (*Fleet, error) {
+	f := &Fleet{}
+	if err := ctx.RegisterComponentResource("stayup:aws:Fleet", name, f, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(f)
+
+	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: amiParameter}, pulumi.Parent(f))
+	if err != nil {
+		return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI (%s): %w", amiParameter, err)
+	}
+	userData, err := UserData(s, appLogGroupName(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("render user data: %w", err)
+	}
+
+	f.LaunchTemplate, err = ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
+		Description:  pulumi.String(fmt.Sprintf("stayup instances running %s", s.Image)),
+		ImageId:      pulumi.String(ami.Value),
+		InstanceType: pulumi.String(s.InstanceType),
+		// Each change makes a new version and the default follows it; the
+		// group below names the version number itself.
+		UpdateDefaultVersion: pulumi.Bool(true),
+		IamInstanceProfile: &ec2.LaunchTemplateIamInstanceProfileArgs{
+			Arn: id.InstanceProfile.Arn,
+		},
+		MetadataOptions: &ec2.LaunchTemplateMetadataOptionsArgs{
+			HttpEndpoint: pulumi.String("enabled"),
+			// IMDSv2 only: no credentials for a plain GET forged through
+			// the app (FSBP EC2.8).
+			HttpTokens: pulumi.String("required"),
+			// Hop limit 1: the container, one hop further, cannot reach
+			// the metadata service and the role's credentials.
+			HttpPutResponseHopLimit: pulumi.Int(1),
+			InstanceMetadataTags:    pulumi.String("disabled"),
+		},
+		NetworkInterfaces: ec2.LaunchTemplateNetworkInterfaceArray{&ec2.LaunchTemplateNetworkInterfaceArgs{
+			DeviceIndex: pulumi.Int(0),
+			// Private subnets only; the load balancer is the way in.
+			AssociatePublicIpAddress: pulumi.String("false"),
+			SecurityGroups:           pulumi.StringArray{net.AppSecurityGroup.ID()},
+			DeleteOnTermination:      pulumi.String("true"),
+		}},
+		BlockDeviceMappings: ec2.LaunchTemplateBlockDeviceMappingArray{&ec2.LaunchTemplateBlockDeviceMappingArgs{
+			DeviceName: pulumi.String("/dev/xvda"),
+			Ebs: &ec2.LaunchTemplateBlockDeviceMappingEbsArgs{
+				// 20 GiB holds the OS, the runtime and a few image versions.
+				VolumeSize:          pulumi.Int(20),
+				VolumeType:          pulumi.String("gp3"),
+				Encrypted:           pulumi.String("true"),
+				DeleteOnTermination: pulumi.String("true"),
+			},
+		}},
+		// One-minute metrics, so target tracking reacts within minutes.
+		Monitoring: &ec2.LaunchTemplateMonitoringArgs{Enabled: pulumi.Bool(true)},
+		UserData:   pulumi.String(base64.StdEncoding.EncodeToString([]byte(userData))),
+		TagSpecifications: ec2.LaunchTemplateTagSpecificationArray{
+			&ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("instance"), Tags: tags(ctx, name)},
+			&ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("volume"), Tags: tags(ctx, name)},
+		},
+		Tags: tags(ctx, name),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	f.Group, err = autoscaling.NewGroup(ctx, name, &autoscaling.GroupArgs{
+		// One private subnet per zone: the group balances instances
+		// across them and relaunches in another zone if one fails.
+		VpcZoneIdentifiers: net.PrivateSubnets,
+		MinSize:            pulumi.Int(s.MinSize),
+		MaxSize:            pulumi.Int(s.MaxSize),
+		// The initial size only: target tracking owns capacity afterwards
+		// (desiredCapacity is in ignoreChanges below).
+		DesiredCapacity: pulumi.Int(s.DesiredSize),
+		LaunchTemplate: &autoscaling.GroupLaunchTemplateArgs{
+			Id: f.LaunchTemplate.ID(),
+			// The version number, not $Latest: a change of number is what
+			// starts an instance refresh, and refresh rollback needs one.
+			Version: f.LaunchTemplate.LatestVersion.ApplyT(func(v int) string { return strconv.Itoa(v) }).(pulumi.StringOutput),
+		},
+		TargetGroupArns: pulumi.StringArray{lbal.TargetGroup.Arn},
+		// ELB: an instance the load balancer finds unhealthy is replaced,
+		// not only one whose VM has stopped.
+		HealthCheckType:        pulumi.String("ELB"),
+		HealthCheckGracePeriod: pulumi.Int(int(spec.BootGrace.Seconds())),
+		DefaultInstanceWarmup:  pulumi.Int(int(spec.Warmup.Seconds())),
+		InstanceRefresh: &autoscaling.GroupInstanceRefreshArgs{
+			Strategy: pulumi.String("Rolling"),
+			Preferences: &autoscaling.GroupInstanceRefreshPreferencesArgs{
+				// Never below full capacity: new instances come up and
+				// turn healthy before old ones go.
+				MinHealthyPercentage: pulumi.Int(100),
+				MaxHealthyPercentage: pulumi.Int(200),
+				// A refresh whose instances never turn healthy puts the
+				// previous template version back by itself.
+				AutoRollback:   pulumi.Bool(true),
+				SkipMatching:   pulumi.Bool(true),
+				InstanceWarmup: pulumi.String(strconv.Itoa(int(spec.Warmup.Seconds()))),
+				// Standby or scale-in-protected instances would block the
+				// refresh forever; wait for them, and fail, visibly.
+				ScaleInProtectedInstances: pulumi.String("Wait"),
+				StandbyInstances:          pulumi.String("Wait"),
+			},
+		},
+		// Replacing an unhealthy instance (or rebalancing zones) also
+		// launches first and terminates after.
+		InstanceMaintenancePolicy: &autoscaling.GroupInstanceMaintenancePolicyArgs{
+			MinHealthyPercentage: pulumi.Int(100),
+			MaxHealthyPercentage: pulumi.Int(200),
+		},
+		// On scale-in, instances of older template versions go first.
+		TerminationPolicies: pulumi.StringArray{pulumi.String("OldestLaunchTemplate"), pulumi.String("OldestInstance")},
+		// Creation waits this long for the initial instances to be
+		// healthy in the target group.
+		WaitForCapacityTimeout: pulumi.String("10m"),
+		// Group metrics at one minute: what status and chaos watch.
+		MetricsGranularity: pulumi.String("1Minute"),
+		EnabledMetrics: pulumi.StringArray{
+			pulumi.String("GroupDesiredCapacity"), pulumi.String("GroupInServiceInstances"),
+			pulumi.String("GroupPendingInstances"), pulumi.String("GroupTerminatingInstances"),
+			pulumi.String("GroupTotalInstances"),
+		},
+		Tags: autoscaling.GroupTagArray{&autoscaling.GroupTagArgs{
+			Key: pulumi.String("Name"), Value: pulumi.String(fmt.Sprintf("%s-%s", ctx.Stack(), name)), PropagateAtLaunch: pulumi.Bool(true),
+		}},
+	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}))
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err := autoscaling.NewPolicy(ctx, name+"-cpu", &autoscaling.PolicyArgs{
+		AutoscalingGroupName: f.Group.Name,
+		PolicyType:           pulumi.String("TargetTrackingScaling"),
+		TargetTrackingConfiguration: &autoscaling.PolicyTargetTrackingConfigurationArgs{
+			PredefinedMetricSpecification: &autoscaling.PolicyTargetTrackingConfigurationPredefinedMetricSpecificationArgs{
+				PredefinedMetricType: pulumi.String("ASGAverageCPUUtilization"),
+			},
+			TargetValue:    pulumi.Float64(float64(s.CPUTarget)),
+			DisableScaleIn: pulumi.Bool(false),
+		},
+	}, parent); err != nil {
+		return nil, err
+	}
+	return f, ctx.RegisterResourceOutputs(f, pulumi.Map{"asgName": f.Group.Name})
+}

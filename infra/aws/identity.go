@@ -1,0 +1,179 @@
+package aws
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// Identity is what the instances are and may do: a role, its instance
+// profile, and the one log group the containers write to.
+type Identity struct {
+	pulumi.ResourceState
+
+	Role            *iam.Role
+	InstanceProfile *iam.InstanceProfile
+	LogGroup        *cloudwatch.LogGroup
+}
+
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, opts ...pulumi.ResourceOption) (*Identity, error) {
+	id := &Identity{}
+	if err := ctx.RegisterComponentResource("stayup:aws:Identity", name, id, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(id)
+
+	var err error
+	id.LogGroup, err = cloudwatch.NewLogGroup(ctx, name+"-app", &cloudwatch.LogGroupArgs{
+		// A fixed name per stack: the user data names it before the
+		// instance exists, and people find their logs by it.
+		Name:            pulumi.String(appLogGroupName(ctx)),
+		RetentionInDays: pulumi.Int(s.LogRetentionDays),
+		Tags:            tags(ctx, name+"-app"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	id.Role, err = iam.NewRole(ctx, name, &iam.RoleArgs{
+		Description: pulumi.String("stayup instances: write their own logs, pull their own image"),
+		AssumeRolePolicy: pulumi.String(document(statement{
+			Effect:    "Allow",
+			Principal: map[string]any{"Service": "ec2.amazonaws.com"},
+			Action:    []string{"sts:AssumeRole"},
+			Condition: map[string]map[string]any{"StringEquals": {"aws:SourceAccount": account}},
+		})),
+		// Nothing attached from AWS's managed policies: each is broader
+		// than what these instances do.
+		Tags: tags(ctx, name),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+		Role: id.Role.ID(),
+		Policy: id.LogGroup.Arn.ApplyT(func(logGroupArn string) string {
+			return document(instanceStatements(s, logGroupArn)...)
+		}).(pulumi.StringOutput),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	id.InstanceProfile, err = iam.NewInstanceProfile(ctx, name, &iam.InstanceProfileArgs{
+		Role: id.Role.Name,
+		Tags: tags(ctx, name),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return id, ctx.RegisterResourceOutputs(id, pulumi.Map{"roleArn": id.Role.Arn})
+}
+
+func appLogGroupName(ctx *pulumi.Context) string {
+	return fmt.Sprintf("/stayup/%s/app", ctx.Stack())
+}
+
+// instanceStatements is everything an instance may do: write its
+// container's logs, pull the image when it lives in ECR, and, when opted
+// in, answer Session Manager.
+func instanceStatements(s spec.Spec, logGroupArn string) []statement {
+	st := []statement{{
+		Sid:      "WriteOwnLogs",
+		Effect:   "Allow",
+		Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+		Resource: []string{logGroupArn + ":log-stream:*"},
+	}}
+	if repo, ok := parseECR(s.Image); ok {
+		st = append(st,
+			statement{
+				// GetAuthorizationToken has no resource to scope to: the
+				// token is per registry, the repository grants below are not.
+				Sid:      "LogInToECR",
+				Effect:   "Allow",
+				Action:   []string{"ecr:GetAuthorizationToken"},
+				Resource: "*",
+			},
+			statement{
+				Sid:      "PullOwnImage",
+				Effect:   "Allow",
+				Action:   []string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"},
+				Resource: []string{repo.ARN()},
+			})
+	}
+	if s.AWS.SessionManager {
+		st = append(st, statement{
+			// The channel actions Session Manager's agent needs; none of
+			// them takes a resource, so "*" is their only scope.
+			Sid:    "SessionManager",
+			Effect: "Allow",
+			Action: []string{
+				"ssm:UpdateInstanceInformation",
+				"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+				"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+			},
+			Resource: "*",
+		})
+	}
+	return st
+}
+
+// ecrRepo is an image that lives in an ECR private registry.
+type ecrRepo struct {
+	Account, Region, Repository string
+}
+
+var ecrRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)`)
+
+func parseECR(image string) (ecrRepo, bool) {
+	m := ecrRE.FindStringSubmatch(image)
+	if m == nil {
+		return ecrRepo{}, false
+	}
+	return ecrRepo{Account: m[1], Region: m[2], Repository: m[3]}, true
+}
+
+// Registry is the host docker logs in to.
+func (r ecrRepo) Registry() string {
+	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", r.Account, r.Region)
+}
+
+func (r ecrRepo) ARN() string {
+	return fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", r.Region, r.Account, r.Repository)
+}
+
+// statement is one IAM policy statement.
+type statement struct {
+	Sid       string                    `json:"Sid,omitempty"`
+	Effect    string                    `json:"Effect"`
+	Principal map[string]any            `json:"Principal,omitempty"`
+	Action    []string                  `json:"Action"`
+	Resource  any                       `json:"Resource,omitempty"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
+}
+
+// document renders an IAM policy document.
+func document(statements ...statement) string {
+	b, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": statements})
+	if err != nil {
+		panic(err) // only plain strings and maps go in
+	}
+	return string(b)
+}
+
+// logGroupsIn turns a log group ARN into the ARN of every log group in
+// its account and region.
+func logGroupsIn(logGroupArn string) string {
+	i := strings.Index(logGroupArn, ":log-group:")
+	if i < 0 {
+		return logGroupArn
+	}
+	return logGroupArn[:i] + ":log-group:*"
+}

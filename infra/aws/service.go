@@ -1,0 +1,98 @@
+// Package aws deploys the service on EC2: an Auto Scaling group over two or
+// more zones' private subnets behind an internet-facing Application Load
+// Balancer, with an instance role that may only write its logs.
+package aws
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// Service is the whole deployment on AWS.
+type Service struct {
+	pulumi.ResourceState
+
+	URL   pulumi.StringOutput `pulumi:"url"`
+	Zones []string
+	Fleet pulumi.Map
+}
+
+// NewService deploys the spec on AWS.
+func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.ResourceOption) (*Service, error) {
+	svc := &Service{}
+	if err := ctx.RegisterComponentResource("stayup:aws:Service", name, svc, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(svc)
+
+	zones, err := pickZones(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	svc.Zones = zones
+	caller, err := aws.GetCallerIdentity(ctx, nil, parent)
+	if err != nil {
+		return nil, fmt.Errorf("read the AWS account: %w", err)
+	}
+
+	net, err := newNetwork(ctx, name+"-net", s, zones, caller.AccountId, parent)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newIdentity(ctx, name+"-instance", s, caller.AccountId, parent)
+	if err != nil {
+		return nil, err
+	}
+	lbal, err := newLoadBalancer(ctx, name+"-lb", s, net, parent)
+	if err != nil {
+		return nil, err
+	}
+	fleet, err := newFleet(ctx, name+"-fleet", s, net, id, lbal, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	svc.URL = lbal.URL
+	svc.Fleet = pulumi.Map{
+		"asgName":          fleet.Group.Name,
+		"targetGroupArn":   lbal.TargetGroup.Arn,
+		"launchTemplateId": fleet.LaunchTemplate.ID(),
+	}
+	return svc, ctx.RegisterResourceOutputs(svc, pulumi.Map{"url": svc.URL})
+}
+
+// pickZones takes the first available zones of the region: as many as the
+// config asks for, or up to three when it does not say.
+func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
+	available, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+		State: pulumi.StringRef("available"),
+		// Local and Wavelength zones lack the services the fleet uses.
+		Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the availability zones of %s: %w", s.Region, err)
+	}
+	names := available.Names
+	switch {
+	case len(names) < 2:
+		return nil, fmt.Errorf("%s has %d availability zone(s) available; a highly available service needs 2: choose another aws:region", s.Region, len(names))
+	case len(names) < s.Zones && s.ZonesSet:
+		return nil, fmt.Errorf("stayup:zones = %d, but %s has only %d availability zones available: set stayup:zones to %d or less", s.Zones, s.Region, len(names), len(names))
+	case len(names) < s.Zones:
+		return names, nil
+	}
+	return names[:s.Zones], nil
+}
+
+// tags names a resource in the console and says who made it.
+func tags(ctx *pulumi.Context, name string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"Name":           pulumi.String(fmt.Sprintf("%s-%s", ctx.Stack(), name)),
+		"stayup:stack":   pulumi.String(ctx.Stack()),
+		"stayup:project": pulumi.String(ctx.Project()),
+	}
+}

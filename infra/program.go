@@ -1,0 +1,56 @@
+// Package infra is the Pulumi program: it reads the stack's config into a
+// Spec and deploys it with the chosen cloud's component.
+package infra
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/aws"
+	"stayup/infra/spec"
+)
+
+// Program is what `pulumi up` runs on a stack.
+func Program(ctx *pulumi.Context) error {
+	outputs, err := Build(ctx)
+	if err != nil {
+		return err
+	}
+	for k, v := range outputs {
+		ctx.Export(k, v)
+	}
+	return nil
+}
+
+// Build registers the service and returns the stack outputs every cloud
+// provides: url, cloud, region, zones, image and fleet.
+func Build(ctx *pulumi.Context) (pulumi.Map, error) {
+	s, err := spec.Parse(ctx.GetConfig)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		url   pulumi.StringOutput
+		zones []string
+		fleet pulumi.Map
+	)
+	switch s.Cloud {
+	case spec.AWS:
+		svc, err := aws.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+	default:
+		return nil, fmt.Errorf("stayup:cloud = %q: the %s service is not implemented yet; aws is", s.Cloud, s.Cloud)
+	}
+	return pulumi.Map{
+		"url":    url,
+		"cloud":  pulumi.String(s.Cloud),
+		"region": pulumi.String(s.Region),
+		"zones":  pulumi.ToStringArray(zones),
+		"image":  pulumi.String(s.Image),
+		"fleet":  fleet,
+	}, nil
+}

@@ -1,0 +1,195 @@
+package graph
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Program is a Pulumi program that returns its stack outputs instead of
+// exporting them itself, so a mocked run can record them.
+type Program func(ctx *pulumi.Context) (pulumi.Map, error)
+
+// Record runs program under Pulumi mocks with the given stack config and
+// returns every resource it registered. Nothing leaves the process: the
+// mocks answer resource registrations and data-source calls (zones, images,
+// account ids) with realistic values for the configured region.
+func Record(project, stack string, config map[string]string, program Program) (*Graph, error) {
+	m := newMocks(project, stack, config)
+	var (
+		mu      sync.Mutex
+		outputs map[string]any
+	)
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		out, err := program(ctx)
+		if err != nil {
+			return err
+		}
+		for k, v := range out {
+			ctx.Export(k, v)
+		}
+		out.ToMapOutput().ApplyT(func(v map[string]any) map[string]any {
+			mu.Lock()
+			defer mu.Unlock()
+			outputs = v
+			return v
+		})
+		return nil
+	}, pulumi.WithMocks(project, stack, m), func(info *pulumi.RunInfo) {
+		info.Config = config
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := &Graph{Resources: m.resources, Outputs: plain(resource.NewPropertyValue(outputs)).(map[string]any)}
+	if g.Outputs == nil {
+		g.Outputs = map[string]any{}
+	}
+	g.Sort()
+	return g, nil
+}
+
+// mocks records registrations; the engine calls it from several goroutines.
+type mocks struct {
+	project, stack string
+	config         map[string]string
+
+	mu        sync.Mutex
+	resources []*Resource
+}
+
+func newMocks(project, stack string, config map[string]string) *mocks {
+	return &mocks{project: project, stack: stack, config: config}
+}
+
+func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rpc := args.RegisterRPC
+	if rpc == nil {
+		return "", nil, fmt.Errorf("%s %s: reading existing resources is not supported in a plan", args.TypeToken, args.Name)
+	}
+	parent := rpc.GetParent()
+	urn := newURN(m.project, m.stack, parent, args.TypeToken, args.Name)
+	if resource.URN(parent).QualifiedType() == resource.RootStackType {
+		parent = ""
+	}
+	id, computed := "", map[string]any{}
+	if args.Custom {
+		id, computed = m.physical(args.TypeToken, args.Name, args.Inputs)
+	}
+	inputs, _ := plain(resource.NewObjectProperty(args.Inputs)).(map[string]any)
+	if inputs == nil {
+		inputs = map[string]any{}
+	}
+	outputs := make(map[string]any, len(inputs)+len(computed))
+	for k, v := range inputs {
+		outputs[k] = v
+	}
+	for k, v := range computed {
+		outputs[k] = v
+	}
+	deps := append([]string{}, rpc.GetDependencies()...)
+	sort.Strings(deps)
+
+	m.mu.Lock()
+	m.resources = append(m.resources, &Resource{
+		URN: urn, ID: id, Type: args.TypeToken, Name: args.Name, Parent: parent,
+		Dependencies: deps, Inputs: inputs, Outputs: outputs,
+	})
+	m.mu.Unlock()
+
+	state := args.Inputs.Copy()
+	for k, v := range computed {
+		state[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
+	}
+	return id, state, nil
+}
+
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	in, _ := plain(resource.NewObjectProperty(args.Args)).(map[string]any)
+	var (
+		out map[string]any
+		err error
+	)
+	switch cloud, _, _ := strings.Cut(args.Token, ":"); cloud {
+	case "aws":
+		out, err = m.awsCall(args.Token, in)
+	default:
+		err = fmt.Errorf("the plan's mocks do not answer %s", args.Token)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resource.NewPropertyMapFromMap(out), nil
+}
+
+// physical makes up the ID and computed outputs a provider would return,
+// deterministic so plans and golden files are stable.
+func (m *mocks) physical(typ, name string, inputs resource.PropertyMap) (string, map[string]any) {
+	if strings.HasPrefix(typ, "aws:") {
+		return m.awsPhysical(typ, name, inputs)
+	}
+	return name + "-id", map[string]any{}
+}
+
+// hexID is a stable, provider-looking hexadecimal suffix for a name.
+func hexID(name string, n int) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])[:n]
+}
+
+func newURN(project, stack, parent, typ, name string) string {
+	parentType := tokens.Type("")
+	if p := resource.URN(parent); p != "" && p.QualifiedType() != resource.RootStackType {
+		parentType = p.QualifiedType()
+	}
+	return string(resource.NewURN(tokens.QName(stack), tokens.PackageName(project), parentType, tokens.Type(typ), name))
+}
+
+// plain turns a property value into JSON-shaped Go values: unknowns become
+// nil, secrets their plain value, assets their text.
+func plain(v resource.PropertyValue) any {
+	switch {
+	case v.IsNull(), v.IsComputed():
+		return nil
+	case v.IsOutput():
+		o := v.OutputValue()
+		if !o.Known {
+			return nil
+		}
+		return plain(o.Element)
+	case v.IsSecret():
+		return plain(v.SecretValue().Element)
+	case v.IsBool():
+		return v.BoolValue()
+	case v.IsNumber():
+		return v.NumberValue()
+	case v.IsString():
+		return v.StringValue()
+	case v.IsArray():
+		arr := v.ArrayValue()
+		out := make([]any, len(arr))
+		for i, e := range arr {
+			out[i] = plain(e)
+		}
+		return out
+	case v.IsObject():
+		obj := v.ObjectValue()
+		out := make(map[string]any, len(obj))
+		for k, e := range obj {
+			out[string(k)] = plain(e)
+		}
+		return out
+	case v.IsAsset():
+		return v.AssetValue().Text
+	case v.IsResourceReference():
+		return string(v.ResourceReferenceValue().URN)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+// Package plan runs the Pulumi program offline, under mocks, and describes
+// what it would deploy: the resource graph, the outputs and a summary of
+// the settings that make the service highly available and least-privilege.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"stayup/infra"
+	"stayup/infra/spec"
+	"stayup/internal/graph"
+	"stayup/internal/project"
+)
+
+// Project is the Pulumi project name every stack belongs to.
+const Project = "stayup"
+
+// Finding is one compliance finding, as `plan --json` and `check` print it.
+type Finding struct {
+	Rule      string   `json:"rule"`
+	Severity  string   `json:"severity"`
+	URN       string   `json:"urn"`
+	Message   string   `json:"message"`
+	Standards []string `json:"standards"`
+}
+
+// Result is one stack's plan, in the shape `plan --json` prints.
+type Result struct {
+	Cloud     string            `json:"cloud"`
+	Stack     string            `json:"stack"`
+	Resources []*graph.Resource `json:"resources"`
+	Outputs   map[string]any    `json:"outputs"`
+	Findings  []Finding         `json:"findings"`
+	Spec      spec.Spec         `json:"-"`
+	Graph     *graph.Graph      `json:"-"`
+	Config    map[string]string `json:"-"`
+}
+
+// Source says which configuration to plan: a stack file, or a cloud's
+// example stack, plus overrides.
+type Source struct {
+	Root      string            // project root
+	Stack     string            // a stack file in stacks/
+	Cloud     string            // or a cloud: its example stack
+	Overrides map[string]string // fully qualified key -> value
+}
+
+// Config assembles the configuration a Source describes. A cloud without
+// an example stack file plans with its defaults.
+func (src Source) Config() (stack string, cfg map[string]string, err error) {
+	stack = src.Stack
+	if stack == "" {
+		stack = src.Cloud
+	}
+	cfg, err = project.StackConfig(src.Root, stack)
+	switch {
+	case errors.Is(err, project.ErrNoStack) && src.Stack == "":
+		cfg = map[string]string{"stayup:cloud": src.Cloud}
+	case err != nil:
+		return "", nil, err
+	}
+	if src.Stack == "" && cfg["stayup:cloud"] != src.Cloud {
+		return "", nil, fmt.Errorf("stack file %s is for cloud %q, not %q", project.StackFile(src.Root, stack), cfg["stayup:cloud"], src.Cloud)
+	}
+	maps.Copy(cfg, src.Overrides)
+	return stack, cfg, nil
+}
+
+// Run validates the config, then runs the program under mocks. Invalid
+// config returns *spec.Error before anything is registered.
+func Run(stack string, cfg map[string]string) (*Result, error) {
+	keys := slices.Sorted(maps.Keys(cfg))
+	problems := spec.UnknownKeys(keys)
+	s, err := spec.Parse(spec.MapLookup(cfg))
+	var serr *spec.Error
+	if errors.As(err, &serr) {
+		problems = append(problems, serr.Problems...)
+	} else if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, &spec.Error{Problems: problems}
+	}
+	g, err := graph.Record(Project, stack, cfg, infra.Build)
+	if err != nil {
+		return nil, fmt.Errorf("plan stack %s: %w", stack, cleanRunError(err))
+	}
+	return &Result{
+		Cloud: string(s.Cloud), Stack: stack,
+		Resources: g.Resources, Outputs: g.Outputs, Findings: []Finding{},
+		Spec: s, Graph: g, Config: cfg,
+	}, nil
+}
+
+// cleanRunError strips the multierror framing pulumi.RunErr adds, which
+// reads as noise in a one-line message.
+func cleanRunError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "1 error occurred:\n\t* ")
+	msg = strings.TrimSpace(msg)
+	return errors.New(msg)
+}

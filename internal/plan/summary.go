@@ -1,0 +1,167 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"stayup/internal/graph"
+)
+
+// Line is one row of the readable summary: a label and its text.
+type Line struct {
+	Label string
+	Text  string
+}
+
+// Summary describes the settings a reviewer looks for first, read back
+// from the recorded graph (not from the spec), so it shows what the
+// program really registered.
+func (r *Result) Summary() []Line {
+	switch r.Cloud {
+	case "aws":
+		return awsSummary(r.Graph)
+	}
+	return nil
+}
+
+// Print writes the human summary of a plan.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "Plan for stack %s (%s, %s), offline under mocks: nothing was deployed.\n\n", r.Stack, r.Cloud, r.Spec.Region)
+	for _, l := range r.Summary() {
+		for i, text := range strings.Split(l.Text, "\n") {
+			label := l.Label
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(w, "  %-11s %s\n", label, text)
+		}
+	}
+	fmt.Fprintln(w)
+	keys := make([]string, 0, len(r.Outputs))
+	for k := range r.Outputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "Outputs (mocked values):")
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-8s %s\n", k, compact(r.Outputs[k]))
+	}
+	fmt.Fprintln(w)
+
+	counts := map[string]int{}
+	for _, res := range r.Resources {
+		counts[res.Type]++
+	}
+	types := make([]string, 0, len(counts))
+	for t := range counts {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "Resources: %d\n", len(r.Resources))
+	for _, t := range types {
+		fmt.Fprintf(w, "  %3d  %s\n", counts[t], t)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Compliance findings: none reported; the compliance rules (stayup check) are not built yet.")
+}
+
+func compact(v any) string {
+	switch v := v.(type) {
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = compact(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + compact(v[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case float64:
+		return fmt.Sprint(v)
+	case nil:
+		return "(unknown until deployed)"
+	}
+	return fmt.Sprint(v)
+}
+
+func awsSummary(g *graph.Graph) []Line {
+	var lines []Line
+	one := func(typ string) *graph.Resource {
+		if rs := g.ByType(typ); len(rs) > 0 {
+			return rs[0]
+		}
+		return nil
+	}
+	num := func(r *graph.Resource, path string) string {
+		if n, ok := r.Int(path); ok {
+			return fmt.Sprint(n)
+		}
+		return "?"
+	}
+	onOff := func(r *graph.Resource, path string) string {
+		if b, ok := r.Bool(path); ok && b {
+			return "on"
+		}
+		return "off"
+	}
+
+	if asg := one("aws:autoscaling/group:Group"); asg != nil {
+		var zones []string
+		for _, id := range asg.List("vpcZoneIdentifiers") {
+			if subnet := g.Ref(id); subnet != nil {
+				zones = append(zones, subnet.Str("availabilityZone"))
+			}
+		}
+		text := fmt.Sprintf("%s instances (min %s, max %s) over %d zones: %s",
+			num(asg, "desiredCapacity"), num(asg, "minSize"), num(asg, "maxSize"), len(zones), strings.Join(zones, ", "))
+		if lt := g.Ref(asg.Str("launchTemplate.id")); lt != nil {
+			text += fmt.Sprintf("\n%s in private subnets, no public IP; IMDSv2 %s, hop limit %s; root volume encrypted: %s",
+				lt.Str("instanceType"), lt.Str("metadataOptions.httpTokens"), num(lt, "metadataOptions.httpPutResponseHopLimit"),
+				lt.Str("blockDeviceMappings.0.ebs.encrypted"))
+		}
+		lines = append(lines, Line{"Fleet", text})
+		lines = append(lines, Line{"Autohealing", fmt.Sprintf("health check type %s, grace %ss after launch; replacements launch before terminating (min healthy %s%%)",
+			asg.Str("healthCheckType"), num(asg, "healthCheckGracePeriod"), num(asg, "instanceMaintenancePolicy.minHealthyPercentage"))})
+		lines = append(lines, Line{"Rollout", fmt.Sprintf("instance refresh on template change: min healthy %s%%, max healthy %s%%, auto rollback %s, skip matching %s; template version pinned to %s",
+			num(asg, "instanceRefresh.preferences.minHealthyPercentage"), num(asg, "instanceRefresh.preferences.maxHealthyPercentage"),
+			onOff(asg, "instanceRefresh.preferences.autoRollback"), onOff(asg, "instanceRefresh.preferences.skipMatching"),
+			asg.Str("launchTemplate.version"))})
+	}
+	if tg := one("aws:lb/targetGroup:TargetGroup"); tg != nil {
+		lines = append(lines, Line{"LB health", fmt.Sprintf("GET %s on the app port every %ss (timeout %ss): in after %s passes, out after %s failures; draining %ss",
+			tg.Str("healthCheck.path"), num(tg, "healthCheck.interval"), num(tg, "healthCheck.timeout"),
+			num(tg, "healthCheck.healthyThreshold"), num(tg, "healthCheck.unhealthyThreshold"), num(tg, "deregistrationDelay"))})
+	}
+	if p := one("aws:autoscaling/policy:Policy"); p != nil {
+		lines = append(lines, Line{"Scaling", fmt.Sprintf("target tracking on average CPU %s%%", num(p, "targetTrackingConfiguration.targetValue"))})
+	}
+
+	var exposure []string
+	for _, l := range g.ByType("aws:lb/listener:Listener") {
+		action := l.Str("defaultActions.0.type")
+		if action == "redirect" {
+			action = "redirect to " + l.Str("defaultActions.0.redirect.protocol")
+		}
+		if policy := l.Str("sslPolicy"); policy != "" {
+			action += " (" + policy + ")"
+		}
+		exposure = append(exposure, fmt.Sprintf("listener %s :%s -> %s", l.Str("protocol"), num(l, "port"), action))
+	}
+	for _, rule := range g.ByType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
+		exposure = append(exposure, "allow "+rule.Str("description"))
+	}
+	if len(exposure) > 0 {
+		lines = append(lines, Line{"Exposure", strings.Join(exposure, "\n")})
+	}
+	return lines
+}
