@@ -4,6 +4,8 @@ package infra
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -21,6 +23,26 @@ func Program(ctx *pulumi.Context) error {
 		ctx.Export(k, v)
 	}
 	return nil
+}
+
+// Implemented lists the clouds whose service component exists.
+var Implemented = []spec.Cloud{spec.AWS}
+
+// CheckImplemented returns a clear error for a cloud whose component has
+// not been built yet, before its config is read.
+func CheckImplemented(c spec.Cloud) error {
+	if slices.Contains(spec.Clouds, c) && !slices.Contains(Implemented, c) {
+		return fmt.Errorf("stayup:cloud = %q: the %s service is not implemented yet; %s is", c, c, joinClouds(Implemented))
+	}
+	return nil
+}
+
+func joinClouds(cs []spec.Cloud) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
 }
 
 // Build registers the service and returns the stack outputs every cloud
@@ -43,7 +65,7 @@ func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 		}
 		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
 	default:
-		return nil, fmt.Errorf("stayup:cloud = %q: the %s service is not implemented yet; aws is", s.Cloud, s.Cloud)
+		return nil, CheckImplemented(s.Cloud)
 	}
 	return pulumi.Map{
 		"url":    url,

@@ -18,6 +18,9 @@ type Resource struct {
 	Parent       string         `json:"parent"`
 	Dependencies []string       `json:"dependencies"`
 	Inputs       map[string]any `json:"inputs"`
+	// IgnoreChanges lists inputs Pulumi leaves alone after creation (a
+	// plan knows them; a stack export does not record them).
+	IgnoreChanges []string `json:"ignoreChanges,omitempty"`
 	// Outputs are the resource's state (inputs plus what the provider
 	// computed, such as ARNs); references between resources resolve
 	// through them.

@@ -73,6 +73,9 @@ func (src Source) Config() (stack string, cfg map[string]string, err error) {
 // Run validates the config, then runs the program under mocks. Invalid
 // config returns *spec.Error before anything is registered.
 func Run(stack string, cfg map[string]string) (*Result, error) {
+	if err := infra.CheckImplemented(spec.Cloud(cfg["stayup:cloud"])); err != nil {
+		return nil, err
+	}
 	keys := slices.Sorted(maps.Keys(cfg))
 	problems := spec.UnknownKeys(keys)
 	s, err := spec.Parse(spec.MapLookup(cfg))

@@ -1,0 +1,613 @@
+package aws_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/aws"
+	"stayup/infra/spec"
+	"stayup/internal/graph"
+)
+
+// plan records the AWS service for eu-west-1 with extra config.
+func plan(t *testing.T, kv ...string) *graph.Graph {
+	t.Helper()
+	g, err := record(kv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func record(kv ...string) (*graph.Graph, error) {
+	cfg := map[string]string{"stayup:cloud": "aws", "aws:region": "eu-west-1"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		cfg[kv[i]] = kv[i+1]
+	}
+	s, err := spec.Parse(spec.MapLookup(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return graph.Record("stayup", "test", cfg, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		svc, err := aws.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		return pulumi.Map{"url": svc.URL, "fleet": svc.Fleet}, nil
+	})
+}
+
+func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
+	t.Helper()
+	rs := g.ByType(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
+	}
+	return rs[0]
+}
+
+func intAt(t *testing.T, r *graph.Resource, path string) int {
+	t.Helper()
+	n, ok := r.Int(path)
+	if !ok {
+		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
+	}
+	return n
+}
+
+func boolAt(t *testing.T, r *graph.Resource, path string) bool {
+	t.Helper()
+	b, ok := r.Bool(path)
+	if !ok {
+		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
+	}
+	return b
+}
+
+// routesVia returns the type of the target of a subnet's default route.
+func defaultRouteOf(t *testing.T, g *graph.Graph, subnet *graph.Resource) string {
+	t.Helper()
+	for _, assoc := range g.ByType("aws:ec2/routeTableAssociation:RouteTableAssociation") {
+		if assoc.Str("subnetId") != subnet.ID {
+			continue
+		}
+		rt := g.Ref(assoc.Str("routeTableId"))
+		if rt == nil {
+			t.Fatalf("association %s names no route table", assoc.Name)
+		}
+		for _, route := range rt.List("routes") {
+			if graph.Lookup(route, "cidrBlock") != "0.0.0.0/0" {
+				continue
+			}
+			for _, key := range []string{"natGatewayId", "gatewayId"} {
+				if target := g.Ref(graph.Lookup(route, key)); target != nil {
+					return target.Type
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func TestFleetSpreadsOverPrivateSubnetsInEveryZone(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		kv    []string
+		zones []string
+	}{
+		{"default three zones", nil, []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"}},
+		{"two zones asked for", []string{"stayup:zones", "2"}, []string{"eu-west-1a", "eu-west-1b"}},
+		{"region with two zones", []string{"aws:region", "us-west-1"}, []string{"us-west-1b", "us-west-1c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := plan(t, tc.kv...)
+			asg := only(t, g, "aws:autoscaling/group:Group")
+			var zones []string
+			for _, id := range asg.List("vpcZoneIdentifiers") {
+				subnet := g.Ref(id)
+				if subnet == nil || subnet.Type != "aws:ec2/subnet:Subnet" {
+					t.Fatalf("vpcZoneIdentifier %v is not a subnet of the plan", id)
+				}
+				if via := defaultRouteOf(t, g, subnet); via != "aws:ec2/natGateway:NatGateway" {
+					t.Errorf("fleet subnet %s reaches the internet via %q, want a NAT gateway (private)", subnet.Name, via)
+				}
+				if b, _ := subnet.Bool("mapPublicIpOnLaunch"); b {
+					t.Errorf("fleet subnet %s gives public IPs", subnet.Name)
+				}
+				zones = append(zones, subnet.Str("availabilityZone"))
+			}
+			if !slices.Equal(zones, tc.zones) {
+				t.Errorf("fleet zones = %v, want %v", zones, tc.zones)
+			}
+			alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+			if got := len(alb.List("subnets")); got != len(tc.zones) {
+				t.Errorf("ALB spans %d subnets, want one per zone (%d)", got, len(tc.zones))
+			}
+			for _, id := range alb.List("subnets") {
+				if via := defaultRouteOf(t, g, g.Ref(id)); via != "aws:ec2/internetGateway:InternetGateway" {
+					t.Errorf("ALB subnet %v routes via %q, want the internet gateway", id, via)
+				}
+			}
+		})
+	}
+}
+
+func TestZonesTheRegionLacksAreRefused(t *testing.T) {
+	t.Parallel()
+	_, err := record("aws:region", "us-west-1", "stayup:zones", "3")
+	if err == nil || !strings.Contains(err.Error(), "stayup:zones = 3") || !strings.Contains(err.Error(), "only 2") {
+		t.Fatalf("error = %v, want one naming stayup:zones and the region's 2 zones", err)
+	}
+}
+
+func TestNATPerZoneOrShared(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kv   []string
+		nats int
+	}{{nil, 3}, {[]string{"stayup:natGateways", "single"}, 1}} {
+		g := plan(t, tc.kv...)
+		nats := g.ByType("aws:ec2/natGateway:NatGateway")
+		if len(nats) != tc.nats {
+			t.Errorf("%v: %d NAT gateways, want %d", tc.kv, len(nats), tc.nats)
+		}
+		zonesOfNAT := map[string]bool{}
+		for _, n := range nats {
+			zonesOfNAT[g.Ref(n.Str("subnetId")).Str("availabilityZone")] = true
+		}
+		if len(zonesOfNAT) != tc.nats {
+			t.Errorf("%v: NAT gateways in %d zones, want %d", tc.kv, len(zonesOfNAT), tc.nats)
+		}
+	}
+}
+
+func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:minSize", "2", "stayup:desiredSize", "4", "stayup:maxSize", "6")
+	asg := only(t, g, "aws:autoscaling/group:Group")
+	if got := intAt(t, asg, "minSize"); got != 2 {
+		t.Errorf("minSize = %d, want 2", got)
+	}
+	if got := intAt(t, asg, "maxSize"); got != 6 {
+		t.Errorf("maxSize = %d, want 6", got)
+	}
+	if got := intAt(t, asg, "desiredCapacity"); got != 4 {
+		t.Errorf("desiredCapacity = %d, want 4", got)
+	}
+	if !slices.Contains(asg.IgnoreChanges, "desiredCapacity") {
+		t.Errorf("ignoreChanges = %v: an up would reset the autoscaler's capacity", asg.IgnoreChanges)
+	}
+	if got := asg.Str("healthCheckType"); got != "ELB" {
+		t.Errorf("healthCheckType = %q, want ELB (replace what the load balancer finds unhealthy)", got)
+	}
+	if grace := intAt(t, asg, "healthCheckGracePeriod"); grace < 60 || grace > 600 {
+		t.Errorf("healthCheckGracePeriod = %d s, want time for a boot (60-600 s)", grace)
+	}
+	if got := asg.Str("instanceRefresh.strategy"); got != "Rolling" {
+		t.Errorf("instanceRefresh.strategy = %q, want Rolling", got)
+	}
+	prefs := "instanceRefresh.preferences."
+	if got := intAt(t, asg, prefs+"minHealthyPercentage"); got != 100 {
+		t.Errorf("refresh minHealthyPercentage = %d, want 100 (never below capacity)", got)
+	}
+	if got := intAt(t, asg, prefs+"maxHealthyPercentage"); got != 200 {
+		t.Errorf("refresh maxHealthyPercentage = %d, want 200 (launch before terminate)", got)
+	}
+	if !boolAt(t, asg, prefs+"autoRollback") {
+		t.Error("refresh autoRollback is off")
+	}
+	if !boolAt(t, asg, prefs+"skipMatching") {
+		t.Error("refresh skipMatching is off")
+	}
+	if got := intAt(t, asg, "instanceMaintenancePolicy.minHealthyPercentage"); got != 100 {
+		t.Errorf("maintenance minHealthyPercentage = %d, want 100", got)
+	}
+
+	lt := g.Ref(asg.Str("launchTemplate.id"))
+	if lt == nil || lt.Type != "aws:ec2/launchTemplate:LaunchTemplate" {
+		t.Fatalf("launchTemplate.id %q names no launch template", asg.Str("launchTemplate.id"))
+	}
+	version := asg.Str("launchTemplate.version")
+	if latest := lt.Outputs["latestVersion"]; version != "1" || latest != 1 {
+		t.Errorf("launch template version = %q (latest %v): want the latest version number, not $Latest/$Default", version, latest)
+	}
+	if !boolAt(t, lt, "updateDefaultVersion") {
+		t.Error("launch template updateDefaultVersion is off")
+	}
+
+	if tgs := asg.List("targetGroupArns"); len(tgs) != 1 || g.Ref(tgs[0]) == nil {
+		t.Errorf("targetGroupArns = %v, want the plan's target group", tgs)
+	}
+
+	policy := only(t, g, "aws:autoscaling/policy:Policy")
+	if policy.Str("policyType") != "TargetTrackingScaling" ||
+		policy.Str("targetTrackingConfiguration.predefinedMetricSpecification.predefinedMetricType") != "ASGAverageCPUUtilization" {
+		t.Errorf("scaling policy = %v, want target tracking on average CPU", policy.Inputs)
+	}
+	if got := intAt(t, policy, "targetTrackingConfiguration.targetValue"); got != spec.DefaultCPUTarget {
+		t.Errorf("CPU target = %d, want %d", got, spec.DefaultCPUTarget)
+	}
+}
+
+func TestLaunchTemplateHardensTheHost(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	lt := only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
+	if got := lt.Str("metadataOptions.httpTokens"); got != "required" {
+		t.Errorf("httpTokens = %q, want required (IMDSv2)", got)
+	}
+	if got := intAt(t, lt, "metadataOptions.httpPutResponseHopLimit"); got != 1 {
+		t.Errorf("hop limit = %d, want 1 (the container cannot reach IMDS)", got)
+	}
+	if got := lt.Str("imageId"); !strings.HasPrefix(got, "ami-") {
+		t.Errorf("imageId = %q, want an AMI id resolved at deploy time (not resolve:ssm:)", got)
+	}
+	nics := lt.List("networkInterfaces")
+	if len(nics) != 1 || graph.Lookup(nics[0], "associatePublicIpAddress") != "false" {
+		t.Errorf("networkInterfaces = %v, want one without a public IP", nics)
+	}
+	for _, bd := range lt.List("blockDeviceMappings") {
+		if graph.Lookup(bd, "ebs.encrypted") != "true" {
+			t.Errorf("block device %v is not encrypted", bd)
+		}
+	}
+	data, err := base64.StdEncoding.DecodeString(lt.Str("userData"))
+	if err != nil {
+		t.Fatalf("userData is not base64: %v", err)
+	}
+	want, err := aws.UserData(mustSpec(t), "/stayup/test/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != want {
+		t.Errorf("launch template user data differs from UserData()")
+	}
+}
+
+func mustSpec(t *testing.T) spec.Spec {
+	t.Helper()
+	s, err := spec.Parse(spec.MapLookup(map[string]string{"stayup:cloud": "aws", "aws:region": "eu-west-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTargetGroupChecksReadinessFastAndDrains(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:readyPath", "/readyz", "stayup:port", "9000")
+	tg := only(t, g, "aws:lb/targetGroup:TargetGroup")
+	if got := tg.Str("healthCheck.path"); got != "/readyz" {
+		t.Errorf("health check path = %q, want readyPath /readyz", got)
+	}
+	if got := intAt(t, tg, "port"); got != 9000 {
+		t.Errorf("target port = %d, want 9000", got)
+	}
+	interval, unhealthy := intAt(t, tg, "healthCheck.interval"), intAt(t, tg, "healthCheck.unhealthyThreshold")
+	if interval*unhealthy > 15 {
+		t.Errorf("an unready instance stays in rotation %d s (%d x %d), want <= 15 s", interval*unhealthy, interval, unhealthy)
+	}
+	if timeout := intAt(t, tg, "healthCheck.timeout"); timeout >= interval {
+		t.Errorf("health check timeout %d s >= interval %d s", timeout, interval)
+	}
+	if d := intAt(t, tg, "deregistrationDelay"); d < 15 || d > 60 {
+		t.Errorf("deregistrationDelay = %d s, want about 30 s", d)
+	}
+	alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	if !boolAt(t, alb, "dropInvalidHeaderFields") || alb.Str("desyncMitigationMode") != "defensive" {
+		t.Errorf("ALB header handling = %v / %v, want drop invalid + defensive", alb.Get("dropInvalidHeaderFields"), alb.Get("desyncMitigationMode"))
+	}
+	if b, _ := alb.Bool("internal"); b {
+		t.Error("ALB is internal; the service must be internet-facing")
+	}
+}
+
+// reach lists, for each security group, the sources its ingress admits and
+// on which ports.
+type ingress struct {
+	from string // a CIDR, or "sg:<name>" for a referenced group
+	port int
+}
+
+func ingressBySG(t *testing.T, g *graph.Graph) map[string][]ingress {
+	t.Helper()
+	out := map[string][]ingress{}
+	for _, r := range g.ByType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
+		if r.Str("description") == "" {
+			t.Errorf("ingress rule %s has no description", r.Name)
+		}
+		sg := g.Ref(r.Str("securityGroupId"))
+		if sg == nil {
+			t.Fatalf("rule %s names no security group", r.Name)
+		}
+		from := r.Str("cidrIpv4") + r.Str("cidrIpv6")
+		if ref := g.Ref(r.Str("referencedSecurityGroupId")); ref != nil {
+			from = "sg:" + ref.Name
+		}
+		lo, hi := intAt(t, r, "fromPort"), intAt(t, r, "toPort")
+		if lo != hi {
+			t.Errorf("rule %s opens a port range %d-%d", r.Name, lo, hi)
+		}
+		out[sg.Name] = append(out[sg.Name], ingress{from, lo})
+	}
+	for _, sg := range g.ByType("aws:ec2/securityGroup:SecurityGroup") {
+		if len(sg.List("ingress")) > 0 || len(sg.List("egress")) > 0 {
+			t.Errorf("security group %s has inline rules", sg.Name)
+		}
+	}
+	return out
+}
+
+func TestOnlyTheLoadBalancerIsReachableFromTheInternet(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:allowedCidrs", `["203.0.113.0/24","2001:db8::/32"]`)
+	rules := ingressBySG(t, g)
+	want := map[string][]ingress{
+		"stayup-net-lb":  {{"203.0.113.0/24", 80}, {"2001:db8::/32", 80}},
+		"stayup-net-app": {{"sg:stayup-net-lb", 8080}},
+	}
+	for sg, wantRules := range want {
+		got := rules[sg]
+		if len(got) != len(wantRules) {
+			t.Errorf("%s admits %v, want %v", sg, got, wantRules)
+			continue
+		}
+		for _, w := range wantRules {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s admits %v, want %v", sg, got, wantRules)
+			}
+		}
+	}
+	if len(rules) != len(want) {
+		t.Errorf("security groups with ingress: %v, want only the LB's and the app's", rules)
+	}
+
+	alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	lt := only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
+	if sgs := alb.List("securityGroups"); len(sgs) != 1 || g.Ref(sgs[0]).Name != "stayup-net-lb" {
+		t.Errorf("ALB security groups = %v, want the LB group", sgs)
+	}
+	if sgs := lt.List("networkInterfaces.0.securityGroups"); len(sgs) != 1 || g.Ref(sgs[0]).Name != "stayup-net-app" {
+		t.Errorf("instance security groups = %v, want the app group", sgs)
+	}
+
+	// Egress: the LB only to the app port of the instances, the instances only HTTPS.
+	for _, r := range g.ByType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") {
+		sg := g.Ref(r.Str("securityGroupId")).Name
+		switch sg {
+		case "stayup-net-lb":
+			if ref := g.Ref(r.Str("referencedSecurityGroupId")); ref == nil || ref.Name != "stayup-net-app" || intAt(t, r, "fromPort") != 8080 {
+				t.Errorf("LB egress %v, want 8080 to the app group only", r.Inputs)
+			}
+		case "stayup-net-app":
+			if intAt(t, r, "fromPort") != 443 || intAt(t, r, "toPort") != 443 {
+				t.Errorf("instance egress %v, want 443 only", r.Inputs)
+			}
+		default:
+			t.Errorf("unexpected egress rule on %s", sg)
+		}
+	}
+}
+
+func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
+	t.Parallel()
+	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+	g := plan(t, "stayup:tlsCertificate", cert)
+	listeners := map[int]*graph.Resource{}
+	for _, l := range g.ByType("aws:lb/listener:Listener") {
+		listeners[intAt(t, l, "port")] = l
+	}
+	http, https := listeners[80], listeners[443]
+	if http == nil || https == nil {
+		t.Fatalf("listeners on %v, want 80 and 443", listeners)
+	}
+	if http.Str("defaultActions.0.type") != "redirect" || http.Str("defaultActions.0.redirect.protocol") != "HTTPS" {
+		t.Errorf("HTTP listener action = %v, want a redirect to HTTPS", http.Get("defaultActions"))
+	}
+	if https.Str("certificateArn") != cert || !strings.HasPrefix(https.Str("sslPolicy"), "ELBSecurityPolicy-TLS13-1-2") {
+		t.Errorf("HTTPS listener = %v / %v, want the certificate and a TLS 1.3/1.2 policy", https.Str("certificateArn"), https.Str("sslPolicy"))
+	}
+	var ports []int
+	for _, r := range ingressBySG(t, g)["stayup-net-lb"] {
+		ports = append(ports, r.port)
+	}
+	slices.Sort(ports)
+	if !slices.Equal(ports, []int{80, 443}) {
+		t.Errorf("LB admits ports %v, want 80 and 443", ports)
+	}
+	if url := g.Outputs["url"]; !strings.HasPrefix(url.(string), "https://") {
+		t.Errorf("url = %v, want https", url)
+	}
+
+	plain := plan(t)
+	l := only(t, plain, "aws:lb/listener:Listener")
+	if l.Str("defaultActions.0.type") != "forward" || intAt(t, l, "port") != 80 {
+		t.Errorf("without a certificate the one listener is %v, want HTTP 80 forwarding", l.Inputs)
+	}
+}
+
+// policy is an IAM policy document.
+type policy struct {
+	Statement []struct {
+		Sid       string
+		Effect    string
+		Principal map[string]any
+		Action    []string
+		Resource  any
+	}
+}
+
+func parsePolicy(t *testing.T, doc string) policy {
+	t.Helper()
+	var p policy
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		t.Fatalf("policy %q: %v", doc, err)
+	}
+	return p
+}
+
+// resourceStar lists the actions allowed on "*", with the reason each
+// cannot be scoped (see identity.go).
+var resourceStar = []string{
+	"ecr:GetAuthorizationToken",
+	"ssm:UpdateInstanceInformation",
+	"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+	"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+}
+
+func TestEveryIAMPolicyIsLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	for _, kv := range [][]string{
+		nil,
+		{"stayup:image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2", "stayup:sessionManager", "true"},
+	} {
+		g := plan(t, kv...)
+		for _, r := range g.ByType("aws:iam/rolePolicy:RolePolicy") {
+			for _, st := range parsePolicy(t, r.Str("policy")).Statement {
+				if st.Effect != "Allow" {
+					continue
+				}
+				for _, a := range st.Action {
+					if strings.Contains(a, "*") {
+						t.Errorf("%s allows wildcard action %s", r.Name, a)
+					}
+				}
+				resources, _ := st.Resource.([]any)
+				if st.Resource == "*" {
+					for _, a := range st.Action {
+						if !slices.Contains(resourceStar, a) {
+							t.Errorf("%s allows %s on every resource", r.Name, a)
+						}
+					}
+				} else if len(resources) == 0 {
+					t.Errorf("%s statement %s names no resource", r.Name, st.Sid)
+				}
+			}
+		}
+		for _, r := range g.ByType("aws:iam/role:Role") {
+			for _, st := range parsePolicy(t, r.Str("assumeRolePolicy")).Statement {
+				if _, ok := st.Principal["Service"]; !ok || len(st.Principal) != 1 {
+					t.Errorf("role %s can be assumed by %v, want one AWS service", r.Name, st.Principal)
+				}
+			}
+		}
+		if len(g.ByType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")) > 0 {
+			t.Error("a managed policy is attached; every grant should be written out")
+		}
+	}
+}
+
+func TestInstanceRoleGrantsExactlyWhatTheInstancesDo(t *testing.T) {
+	t.Parallel()
+	actionsOf := func(g *graph.Graph) map[string]any {
+		t.Helper()
+		for _, r := range g.ByType("aws:iam/rolePolicy:RolePolicy") {
+			if !strings.HasPrefix(r.Name, "stayup-instance") {
+				continue
+			}
+			out := map[string]any{}
+			for _, st := range parsePolicy(t, r.Str("policy")).Statement {
+				for _, a := range st.Action {
+					out[a] = st.Resource
+				}
+			}
+			return out
+		}
+		t.Fatal("no instance role policy")
+		return nil
+	}
+
+	plain := actionsOf(plan(t))
+	if len(plain) != 2 || plain["logs:PutLogEvents"] == nil || plain["logs:CreateLogStream"] == nil {
+		t.Errorf("instance actions = %v, want only writing its log streams", plain)
+	}
+	logs, _ := plain["logs:PutLogEvents"].([]any)
+	if len(logs) != 1 || !strings.HasSuffix(logs[0].(string), ":log-group:/stayup/test/app:log-stream:*") {
+		t.Errorf("log permission on %v, want the app log group's streams only", logs)
+	}
+
+	ecr := actionsOf(plan(t, "stayup:image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2"))
+	pull, _ := ecr["ecr:BatchGetImage"].([]any)
+	if len(pull) != 1 || pull[0] != "arn:aws:ecr:eu-west-1:123456789012:repository/team/app" {
+		t.Errorf("ECR pull on %v, want the image's repository only", pull)
+	}
+	if _, ok := ecr["ssmmessages:OpenDataChannel"]; ok {
+		t.Error("Session Manager allowed without sessionManager=true")
+	}
+	ssm := actionsOf(plan(t, "stayup:sessionManager", "true"))
+	if _, ok := ssm["ssmmessages:OpenDataChannel"]; !ok {
+		t.Error("sessionManager=true does not allow Session Manager's channels")
+	}
+	if _, ok := ssm["ecr:BatchGetImage"]; ok {
+		t.Error("ECR pull allowed for an image outside ECR")
+	}
+}
+
+func TestFlowLogsAndLogRetention(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:logRetentionDays", "90")
+	fl := only(t, g, "aws:ec2/flowLog:FlowLog")
+	if fl.Str("trafficType") != "ALL" {
+		t.Errorf("flow log traffic = %q, want ALL", fl.Str("trafficType"))
+	}
+	if vpc := g.Ref(fl.Str("vpcId")); vpc == nil || vpc.Type != "aws:ec2/vpc:Vpc" {
+		t.Errorf("flow log is not on the VPC")
+	}
+	if dest := g.Ref(fl.Str("logDestination")); dest == nil || dest.Type != "aws:cloudwatch/logGroup:LogGroup" {
+		t.Errorf("flow log destination %q is not a log group of the plan", fl.Str("logDestination"))
+	}
+	for _, lg := range g.ByType("aws:cloudwatch/logGroup:LogGroup") {
+		if got := intAt(t, lg, "retentionInDays"); got != 90 {
+			t.Errorf("log group %s keeps logs %d days, want 90", lg.Name, got)
+		}
+	}
+}
+
+func TestOutputsNameTheFleet(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	fleet, _ := g.Outputs["fleet"].(map[string]any)
+	for key, typ := range map[string]string{
+		"asgName":          "aws:autoscaling/group:Group",
+		"targetGroupArn":   "aws:lb/targetGroup:TargetGroup",
+		"launchTemplateId": "aws:ec2/launchTemplate:LaunchTemplate",
+	} {
+		v, _ := fleet[key].(string)
+		var found bool
+		for _, r := range g.ByType(typ) {
+			if r.ID == v || r.Outputs["arn"] == v || r.Outputs["name"] == v {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("fleet.%s = %q names no %s", key, v, typ)
+		}
+	}
+	if url, _ := g.Outputs["url"].(string); !strings.HasPrefix(url, "http://") || !strings.Contains(url, ".elb.amazonaws.com") {
+		t.Errorf("url = %q, want the ALB's DNS name", url)
+	}
+}
+
+func TestEveryResourceHasAComponentParent(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	for _, r := range g.Resources {
+		if r.Type == "stayup:aws:Service" {
+			if r.Parent != "" {
+				t.Errorf("the service has parent %s", r.Parent)
+			}
+			continue
+		}
+		p := g.ByURN(r.Parent)
+		if p == nil || !strings.HasPrefix(p.Type, "stayup:aws:") {
+			t.Errorf("%s %s is not under a stayup component (parent %q)", r.Type, r.Name, r.Parent)
+		}
+	}
+}

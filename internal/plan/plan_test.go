@@ -1,0 +1,139 @@
+package plan
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"stayup/infra/spec"
+	"stayup/internal/project"
+)
+
+func root(t testing.TB) string {
+	t.Helper()
+	r, err := project.Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestExampleStacksPlan plans every committed stack file: each must stay a
+// working example.
+func TestExampleStacksPlan(t *testing.T) {
+	t.Parallel()
+	stacks, err := project.Stacks(root(t))
+	if err != nil || len(stacks) == 0 {
+		t.Fatalf("stack files: %v, %v", stacks, err)
+	}
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			t.Parallel()
+			name, cfg, err := Source{Root: root(t), Stack: stack}.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(name, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Cloud != cfg["stayup:cloud"] || res.Stack != stack || len(res.Resources) == 0 {
+				t.Errorf("plan = cloud %q stack %q with %d resources", res.Cloud, res.Stack, len(res.Resources))
+			}
+			for _, key := range []string{"url", "cloud", "region", "zones", "image", "fleet"} {
+				if _, ok := res.Outputs[key]; !ok {
+					t.Errorf("output %s missing (outputs: %v)", key, res.Outputs)
+				}
+			}
+		})
+	}
+}
+
+func TestSourceConfigOverridesAndDefaults(t *testing.T) {
+	t.Parallel()
+	_, cfg, err := Source{Root: root(t), Cloud: "aws", Overrides: map[string]string{"stayup:minSize": "2"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg["stayup:minSize"] != "2" || cfg["aws:region"] == "" {
+		t.Errorf("config = %v, want the example stack with minSize overridden", cfg)
+	}
+
+	// A cloud without an example stack plans with its defaults.
+	dir := t.TempDir()
+	_, cfg, err = Source{Root: dir, Cloud: "gcp"}.Config()
+	if err != nil || cfg["stayup:cloud"] != "gcp" {
+		t.Errorf("config = %v, %v; want the defaults for gcp", cfg, err)
+	}
+	// A named stack must exist.
+	if _, _, err := (Source{Root: dir, Stack: "prod"}).Config(); !errors.Is(err, project.ErrNoStack) {
+		t.Errorf("missing stack error = %v", err)
+	}
+}
+
+func TestRunRejectsBadConfigBeforeRegisteringAnything(t *testing.T) {
+	t.Parallel()
+	_, err := Run("x", map[string]string{
+		"stayup:cloud": "aws", "aws:region": "eu-west-1",
+		"stayup:minSize": "1", "stayup:port": "http", "stayup:minsize": "2",
+	})
+	var serr *spec.Error
+	if !errors.As(err, &serr) {
+		t.Fatalf("error = %v, want *spec.Error", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range serr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"stayup:minSize", "stayup:port", "stayup:minsize"} {
+		if !keys[k] {
+			t.Errorf("no problem for %s in %v", k, err)
+		}
+	}
+}
+
+func TestRunSaysWhichCloudsAreNotBuilt(t *testing.T) {
+	t.Parallel()
+	_, err := Run("gcp", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1"})
+	if err == nil || !strings.Contains(err.Error(), "not implemented yet") || strings.Contains(err.Error(), "error occurred") {
+		t.Errorf("error = %v, want one clean not-implemented line", err)
+	}
+}
+
+func TestSummaryReadsTheGraph(t *testing.T) {
+	t.Parallel()
+	_, cfg, err := Source{Root: root(t), Cloud: "aws", Overrides: map[string]string{"stayup:readyPath": "/readyz", "stayup:zones": "2"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run("aws", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.Print(&text)
+	for _, want := range []string{"over 2 zones: eu-west-1a, eu-west-1b", "GET /readyz", "auto rollback on", "IMDSv2 required, hop limit 1", "health check type ELB"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// BenchmarkPlan measures a whole mocked plan per implemented cloud: what
+// `stayup plan` and every property test pay per run.
+func BenchmarkPlan(b *testing.B) {
+	for _, cloud := range []string{"aws"} {
+		b.Run(cloud, func(b *testing.B) {
+			_, cfg, err := Source{Root: root(b), Stack: cloud}.Config()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Run(cloud, cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
