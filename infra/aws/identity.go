@@ -23,7 +23,7 @@ type Identity struct {
 	LogGroup        *cloudwatch.LogGroup
 }
 
-func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, opts ...pulumi.ResourceOption) (*Identity, error) {
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.ResourceOption) (*Identity, error) {
 	id := &Identity{}
 	if err := ctx.RegisterComponentResource("stayup:aws:Identity", name, id, opts...); err != nil {
 		return nil, err
@@ -48,7 +48,9 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, 
 			Effect:    "Allow",
 			Principal: map[string]any{"Service": "ec2.amazonaws.com"},
 			Action:    []string{"sts:AssumeRole"},
-			Condition: map[string]map[string]any{"StringEquals": {"aws:SourceAccount": account}},
+			// No source condition: EC2 assumes the role only for an
+			// instance launched with its profile, and launching with it
+			// takes iam:PassRole in this account.
 		})),
 		// Nothing attached from AWS's managed policies: each is broader
 		// than what these instances do.

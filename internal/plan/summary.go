@@ -149,7 +149,10 @@ func awsSummary(g *graph.Graph) []Line {
 	var exposure []string
 	for _, l := range g.ByType("aws:lb/listener:Listener") {
 		action := l.Str("defaultActions.0.type")
-		if action == "redirect" {
+		switch action {
+		case "forward":
+			action = "forward to the fleet's target group"
+		case "redirect":
 			action = "redirect to " + l.Str("defaultActions.0.redirect.protocol")
 		}
 		if policy := l.Str("sslPolicy"); policy != "" {

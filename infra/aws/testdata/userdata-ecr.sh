@@ -53,7 +53,7 @@ EnvironmentFile=/etc/stayup/env
 ExecStartPre=/usr/local/bin/stayup-login
 ExecStartPre=-/usr/bin/docker rm --force stayup
 ExecStartPre=/usr/bin/docker pull 123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2
-ExecStart=/usr/bin/docker run --name stayup --rm --init \
+ExecStart=/usr/bin/docker run --name stayup --rm \
   --publish 8080:8080 \
   --env PORT=8080 --env ZONE=${ZONE} --env INSTANCE_ID=${INSTANCE_ID} \
   --security-opt no-new-privileges \

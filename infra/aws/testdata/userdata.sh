@@ -43,7 +43,7 @@ Wants=network-online.target
 EnvironmentFile=/etc/stayup/env
 ExecStartPre=-/usr/bin/docker rm --force stayup
 ExecStartPre=/usr/bin/docker pull us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0
-ExecStart=/usr/bin/docker run --name stayup --rm --init \
+ExecStart=/usr/bin/docker run --name stayup --rm \
   --publish 8080:8080 \
   --env PORT=8080 --env ZONE=${ZONE} --env INSTANCE_ID=${INSTANCE_ID} \
   --security-opt no-new-privileges \
