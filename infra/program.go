@@ -3,7 +3,10 @@
 package infra
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -15,6 +18,17 @@ import (
 
 // Program is what `pulumi up` runs on a stack.
 func Program(ctx *pulumi.Context) error {
+	// The engine hands the stack's whole config over in PULUMI_CONFIG; a
+	// key stayup does not read is a typo that would otherwise be ignored.
+	var cfg map[string]string
+	if raw := os.Getenv(pulumi.EnvConfig); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+			return fmt.Errorf("read the stack config: %w", err)
+		}
+	}
+	if problems := spec.UnknownKeys(slices.Sorted(maps.Keys(cfg))); len(problems) > 0 {
+		return &spec.Error{Problems: problems}
+	}
 	outputs, err := Build(ctx)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/autoscaling"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -13,10 +14,29 @@ import (
 	"stayup/infra/spec"
 )
 
-// amiParameter is where AWS publishes the current Amazon Linux 2023 AMI.
-// It is read at deploy time and the id written into the launch template:
-// instance refresh rollback refuses templates that say resolve:ssm:.
-const amiParameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+// amiParameter is where AWS publishes the current Amazon Linux 2023 AMI
+// for the instance type's architecture. It is read at deploy time and the
+// id written into the launch template: instance refresh rollback refuses
+// templates that say resolve:ssm:.
+func amiParameter(instanceType string) string {
+	arch := "x86_64"
+	if graviton(instanceType) {
+		arch = "arm64"
+	}
+	return "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-" + arch
+}
+
+// graviton reports an Arm instance type: a "g" among the letters after the
+// generation number (t4g, m7gd, c6gn, is4gen), not a leading one (g5).
+func graviton(instanceType string) bool {
+	family, _, _ := strings.Cut(instanceType, ".")
+	i := strings.IndexAny(family, "0123456789")
+	if i < 0 {
+		return false
+	}
+	suffix := strings.TrimLeft(family[i:], "0123456789")
+	return strings.Contains(suffix, "g")
+}
 
 // Fleet is the launch template, the Auto Scaling group that keeps the
 // instances alive across zones, and its CPU target tracking.
@@ -34,9 +54,10 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 	}
 	parent := pulumi.Parent(f)
 
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: amiParameter}, pulumi.Parent(f))
+	param := amiParameter(s.InstanceType)
+	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: param}, pulumi.Parent(f))
 	if err != nil {
-		return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI (%s): %w", amiParameter, err)
+		return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI (%s): %w", param, err)
 	}
 	userData, err := UserData(s, appLogGroupName(ctx))
 	if err != nil {
@@ -44,7 +65,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 	}
 
 	f.LaunchTemplate, err = ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
-		Description:  pulumi.String(fmt.Sprintf("stayup instances running %s", s.Image)),
+		Description:  pulumi.String("stayup instances: the service container under systemd"),
 		ImageId:      pulumi.String(ami.Value),
 		InstanceType: pulumi.String(s.InstanceType),
 		// Each change makes a new version and the default follows it; the
@@ -121,8 +142,11 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 				// turn healthy before old ones go.
 				MinHealthyPercentage: pulumi.Int(100),
 				MaxHealthyPercentage: pulumi.Int(200),
-				// A refresh whose instances never turn healthy puts the
-				// previous template version back by itself.
+				// A refresh whose instances never turn healthy is rolled
+				// back by the group. The provider moves the group to the
+				// new version before it starts the refresh, so the
+				// rollback relaunches that version: rollout watches the
+				// refresh and restores the previous image itself.
 				AutoRollback:   pulumi.Bool(true),
 				SkipMatching:   pulumi.Bool(true),
 				InstanceWarmup: pulumi.String(strconv.Itoa(int(spec.Warmup.Seconds()))),
@@ -140,9 +164,10 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 		},
 		// On scale-in, instances of older template versions go first.
 		TerminationPolicies: pulumi.StringArray{pulumi.String("OldestLaunchTemplate"), pulumi.String("OldestInstance")},
-		// Creation waits this long for the initial instances to be
-		// healthy in the target group.
+		// Creation waits up to 10 minutes for minSize instances to be
+		// healthy in the target group, so `up` ends with a serving fleet.
 		WaitForCapacityTimeout: pulumi.String("10m"),
+		MinElbCapacity:         pulumi.Int(s.MinSize),
 		// Group metrics at one minute: what status and chaos watch.
 		MetricsGranularity: pulumi.String("1Minute"),
 		EnabledMetrics: pulumi.StringArray{
@@ -153,7 +178,9 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 		Tags: autoscaling.GroupTagArray{&autoscaling.GroupTagArgs{
 			Key: pulumi.String("Name"), Value: pulumi.String(fmt.Sprintf("%s-%s", ctx.Stack(), name)), PropagateAtLaunch: pulumi.Bool(true),
 		}},
-	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}))
+	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}),
+		// Instances boot into working egress: their NAT gateway and route exist.
+		pulumi.DependsOn(net.Egress))
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ type Identity struct {
 	LogGroup        *cloudwatch.LogGroup
 }
 
-func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.ResourceOption) (*Identity, error) {
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, opts ...pulumi.ResourceOption) (*Identity, error) {
 	id := &Identity{}
 	if err := ctx.RegisterComponentResource("stayup:aws:Identity", name, id, opts...); err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.R
 	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
 		Role: id.Role.ID(),
 		Policy: id.LogGroup.Arn.ApplyT(func(logGroupArn string) string {
-			return document(instanceStatements(s, logGroupArn)...)
+			return document(instanceStatements(s, account, logGroupArn)...)
 		}).(pulumi.StringOutput),
 	}, parent); err != nil {
 		return nil, err
@@ -86,12 +86,12 @@ func appLogGroupName(ctx *pulumi.Context) string {
 // instanceStatements is everything an instance may do: write its
 // container's logs, pull the image when it lives in ECR, and, when opted
 // in, answer Session Manager.
-func instanceStatements(s spec.Spec, logGroupArn string) []statement {
+func instanceStatements(s spec.Spec, account, logGroupArn string) []statement {
 	st := []statement{{
 		Sid:      "WriteOwnLogs",
 		Effect:   "Allow",
 		Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-		Resource: []string{logGroupArn + ":log-stream:*"},
+		Resource: logGroupResources(logGroupArn),
 	}}
 	if repo, ok := parseECR(s.Image); ok {
 		st = append(st,
@@ -111,18 +111,24 @@ func instanceStatements(s spec.Spec, logGroupArn string) []statement {
 			})
 	}
 	if s.AWS.SessionManager {
-		st = append(st, statement{
-			// The channel actions Session Manager's agent needs; none of
-			// them takes a resource, so "*" is their only scope.
-			Sid:    "SessionManager",
-			Effect: "Allow",
-			Action: []string{
-				"ssm:UpdateInstanceInformation",
-				"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-				"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+		st = append(st,
+			statement{
+				// The agent registers the instance it runs on.
+				Sid:      "SessionManagerRegister",
+				Effect:   "Allow",
+				Action:   []string{"ssm:UpdateInstanceInformation"},
+				Resource: []string{fmt.Sprintf("arn:aws:ec2:%s:%s:instance/*", s.Region, account)},
 			},
-			Resource: "*",
-		})
+			statement{
+				// The session channels take no resource: "*" is their only scope.
+				Sid:    "SessionManagerChannels",
+				Effect: "Allow",
+				Action: []string{
+					"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+					"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+				},
+				Resource: "*",
+			})
 	}
 	return st
 }
@@ -168,6 +174,12 @@ func document(statements ...statement) string {
 		panic(err) // only plain strings and maps go in
 	}
 	return string(b)
+}
+
+// logGroupResources is how IAM names one log group and its streams: the
+// group's ARN, and the same with ":*" for the streams in it.
+func logGroupResources(logGroupArn string) []string {
+	return []string{logGroupArn, logGroupArn + ":*"}
 }
 
 // logGroupsIn turns a log group ARN into the ARN of every log group in

@@ -31,7 +31,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 	l.ALB, err = lb.NewLoadBalancer(ctx, name, &lb.LoadBalancerArgs{
 		LoadBalancerType: pulumi.String("application"),
 		Internal:         pulumi.Bool(false),
-		IpAddressType:    pulumi.String("ipv4"),
+		IpAddressType:    pulumi.String(ipAddressType(s)),
 		// One node per zone's public subnet: the ALB survives a zone's loss.
 		Subnets:        net.PublicSubnets,
 		SecurityGroups: pulumi.StringArray{net.LBSecurityGroup.ID()},
@@ -125,4 +125,12 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 	}
 	l.URL = pulumi.Sprintf("%s://%s/", scheme, host)
 	return l, ctx.RegisterResourceOutputs(l, pulumi.Map{"url": l.URL})
+}
+
+// ipAddressType is dual-stack when IPv6 clients are allowed in.
+func ipAddressType(s spec.Spec) string {
+	if s.IPv6() {
+		return "dualstack"
+	}
+	return "ipv4"
 }

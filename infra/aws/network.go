@@ -29,6 +29,9 @@ type Network struct {
 	// admits only the load balancer to the instances.
 	LBSecurityGroup  *ec2.SecurityGroup
 	AppSecurityGroup *ec2.SecurityGroup
+	// Egress is what must exist before an instance boots: its NAT gateway
+	// and route. Without them the first boot cannot install the runtime.
+	Egress []pulumi.Resource
 }
 
 func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, account string, opts ...pulumi.ResourceOption) (*Network, error) {
@@ -45,7 +48,9 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 		EnableDnsSupport:   pulumi.Bool(true),
 		EnableDnsHostnames: pulumi.Bool(true),
 		InstanceTenancy:    pulumi.String("default"),
-		Tags:               tags(ctx, name),
+		// IPv6 only when a client range is IPv6: the ALB then listens on both.
+		AssignGeneratedIpv6CidrBlock: pulumi.Bool(s.IPv6()),
+		Tags:                         tags(ctx, name),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -64,12 +69,18 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 	if err != nil {
 		return nil, err
 	}
+	publicRoutes := ec2.RouteTableRouteArray{&ec2.RouteTableRouteArgs{
+		CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID(),
+	}}
+	if s.IPv6() {
+		publicRoutes = append(publicRoutes, &ec2.RouteTableRouteArgs{
+			Ipv6CidrBlock: pulumi.String("::/0"), GatewayId: igw.ID(),
+		})
+	}
 	publicRT, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
-		VpcId: n.VPC.ID(),
-		Routes: ec2.RouteTableRouteArray{&ec2.RouteTableRouteArgs{
-			CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID(),
-		}},
-		Tags: tags(ctx, name+"-public"),
+		VpcId:  n.VPC.ID(),
+		Routes: publicRoutes,
+		Tags:   tags(ctx, name+"-public"),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -77,7 +88,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 
 	var nats []*ec2.NatGateway
 	for i, zone := range zones {
-		public, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%s", name, zone), &ec2.SubnetArgs{
+		publicArgs := &ec2.SubnetArgs{
 			VpcId:            n.VPC.ID(),
 			AvailabilityZone: pulumi.String(zone),
 			CidrBlock:        pulumi.String(subnetCIDR(i)),
@@ -85,7 +96,14 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 			// they get their addresses explicitly (FSBP EC2.15).
 			MapPublicIpOnLaunch: pulumi.Bool(false),
 			Tags:                tags(ctx, fmt.Sprintf("%s-public-%s", name, zone)),
-		}, parent)
+		}
+		if s.IPv6() {
+			publicArgs.Ipv6CidrBlock = n.VPC.Ipv6CidrBlock.ApplyT(func(block string) (string, error) {
+				return ipv6Subnet(block, i)
+			}).(pulumi.StringOutput)
+			publicArgs.AssignIpv6AddressOnCreation = pulumi.Bool(false)
+		}
+		public, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%s", name, zone), publicArgs, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -118,6 +136,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 			nats = append(nats, nat)
 		}
 		nat := nats[len(nats)-1]
+		n.Egress = append(n.Egress, nat)
 
 		private, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-private-%s", name, zone), &ec2.SubnetArgs{
 			VpcId:               n.VPC.ID(),
@@ -139,11 +158,13 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 		if err != nil {
 			return nil, err
 		}
-		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-private-%s", name, zone), &ec2.RouteTableAssociationArgs{
+		assoc, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-private-%s", name, zone), &ec2.RouteTableAssociationArgs{
 			SubnetId: private.ID(), RouteTableId: privateRT.ID(),
-		}, parent); err != nil {
+		}, parent)
+		if err != nil {
 			return nil, err
 		}
+		n.Egress = append(n.Egress, assoc, privateRT)
 		n.PrivateSubnets = append(n.PrivateSubnets, private.ID())
 	}
 
@@ -157,7 +178,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 	if err != nil {
 		return nil, err
 	}
-	role, err := flowLogRole(ctx, name+"-flow", account, flowLogs.Arn, parent)
+	role, rolePolicy, err := flowLogRole(ctx, name+"-flow", account, flowLogs.Arn, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -171,13 +192,26 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 		// up while it runs, not ten minutes later.
 		MaxAggregationInterval: pulumi.Int(60),
 		Tags:                   tags(ctx, name),
-	}, parent); err != nil {
+		// Created with its permissions in place, so the first delivery
+		// does not fail with an access error.
+	}, parent, pulumi.DependsOn([]pulumi.Resource{rolePolicy})); err != nil {
 		return nil, err
 	}
 	if err := n.securityGroups(ctx, name, s, parent); err != nil {
 		return nil, err
 	}
 	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{"vpcId": n.VPC.ID()})
+}
+
+// ipv6Subnet is the i-th /64 of the VPC's Amazon-assigned /56.
+func ipv6Subnet(block string, i int) (string, error) {
+	prefix, err := netip.ParsePrefix(block)
+	if err != nil || !prefix.Addr().Is6() || prefix.Bits() != 56 {
+		return "", fmt.Errorf("VPC IPv6 block %q is not a /56", block)
+	}
+	b := prefix.Addr().As16()
+	b[7] = byte(i)
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64).String(), nil
 }
 
 // subnetCIDR is the i-th /20 of the VPC.
@@ -280,7 +314,7 @@ func listenerName(port int) string {
 
 // flowLogRole lets the VPC Flow Logs service, for this account only, write
 // to the flow log group and nothing else.
-func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.StringOutput, parent pulumi.ResourceOption) (*iam.Role, error) {
+func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.StringOutput, parent pulumi.ResourceOption) (*iam.Role, *iam.RolePolicy, error) {
 	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
 		Description: pulumi.String("stayup: lets VPC Flow Logs deliver to its log group"),
 		AssumeRolePolicy: pulumi.String(document(statement{
@@ -293,9 +327,9 @@ func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.S
 		Tags: tags(ctx, name),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_, err = iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+	policy, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Policy: logGroupArn.ApplyT(func(arn string) string {
 			return document(
@@ -303,7 +337,7 @@ func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.S
 					Sid:      "DeliverFlowLogs",
 					Effect:   "Allow",
 					Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
-					Resource: []string{arn, arn + ":log-stream:*"},
+					Resource: logGroupResources(arn),
 				},
 				statement{
 					// DescribeLogGroups is authorised per account and
@@ -316,5 +350,5 @@ func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.S
 			)
 		}).(pulumi.StringOutput),
 	}, parent)
-	return role, err
+	return role, policy, err
 }

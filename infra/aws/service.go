@@ -43,7 +43,7 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	id, err := newIdentity(ctx, name+"-instance", s, parent)
+	id, err := newIdentity(ctx, name+"-instance", s, caller.AccountId, parent)
 	if err != nil {
 		return nil, err
 	}

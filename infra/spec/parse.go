@@ -50,6 +50,9 @@ func UnknownKeys(keys []string) []Problem {
 			continue
 		}
 		rule := "not a stayup key"
+		if strings.EqualFold(name, "region") || strings.EqualFold(name, "location") {
+			rule = "not a stayup key; the region is the provider's: aws:region, gcp:region or azure-native:location"
+		}
 		for _, known := range Keys {
 			if strings.EqualFold(known, name) {
 				rule = fmt.Sprintf("not a stayup key; did you mean %s?", Key(known))

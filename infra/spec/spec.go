@@ -98,6 +98,17 @@ type AWSOptions struct {
 	SessionManager bool
 }
 
+// IPv6 reports whether any allowed client range is IPv6, which makes the
+// load balancer dual-stack: an IPv6 rule on an IPv4-only balancer admits nobody.
+func (s Spec) IPv6() bool {
+	for _, c := range s.AllowedCIDRs {
+		if strings.Contains(c, ":") {
+			return true
+		}
+	}
+	return false
+}
+
 // HTTPS reports whether the service terminates TLS at the load balancer.
 func (s Spec) HTTPS() bool { return s.TLSCertificate != "" || s.Domain != "" }
 

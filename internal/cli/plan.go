@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -129,12 +128,7 @@ func (o *planOpts) Execute(_ any, s streams) error {
 			if name == "" {
 				name = src.Cloud
 			}
-			var serr *spec.Error
-			if errors.As(err, &serr) {
-				fmt.Fprintf(s.err, "stayup plan %s: %v\n", name, err)
-			} else {
-				fmt.Fprintf(s.err, "stayup plan %s: %v\n", name, err)
-			}
+			fmt.Fprintf(s.err, "stayup plan %s: %v\n", name, err)
 			continue
 		}
 		results = append(results, res)

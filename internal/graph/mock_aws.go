@@ -10,6 +10,9 @@ import (
 // Account is the AWS account id every mocked ARN carries.
 const Account = "123456789012"
 
+// MockTemplateVersion is the latest version every mocked launch template has.
+const MockTemplateVersion = 7
+
 // awsZones are the availability zones the mocks report per region; a
 // region not listed has three. us-west-1 has two, which is what a plan
 // there must cope with.
@@ -85,8 +88,13 @@ func (m *mocks) awsPhysical(typ, name string, inputs resource.PropertyMap) (stri
 		arn = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:listener/app/%s/%s", region, Account, physName, hexID(name, 16))
 		id = arn
 	case "aws:ec2/launchTemplate:LaunchTemplate":
-		out["latestVersion"] = 1
-		out["defaultVersion"] = 1
+		// Not 1, so a test can tell "the latest version" from a constant.
+		out["latestVersion"] = MockTemplateVersion
+		out["defaultVersion"] = MockTemplateVersion
+	case "aws:ec2/vpc:Vpc":
+		if v, ok := inputs["assignGeneratedIpv6CidrBlock"]; ok && v.IsBool() && v.BoolValue() {
+			out["ipv6CidrBlock"] = "2600:1f18:4a3:6e00::/56"
+		}
 	case "aws:ec2/eip:Eip":
 		out["allocationId"] = id
 		out["publicIp"] = "203.0.113." + fmt.Sprint(int(hexID(name, 2)[0])%200+10)
@@ -123,7 +131,12 @@ func (m *mocks) awsCall(token string, args map[string]any) (map[string]any, erro
 		}
 		return map[string]any{"id": region, "names": list, "zoneIds": ids, "groupNames": []any{region}}, nil
 	case "aws:ssm/getParameter:getParameter":
+		// Only the public parameters AWS publishes AMIs under: a typo in
+		// the name fails the plan as it would fail the deployment.
 		name, _ := args["name"].(string)
+		if !strings.HasPrefix(name, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-") {
+			return nil, fmt.Errorf("ssm parameter %q not found", name)
+		}
 		return map[string]any{"id": name, "name": name, "type": "String", "value": "ami-0" + hexID(region+name, 16), "arn": fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name), "version": 1}, nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return map[string]any{"id": Account, "accountId": Account, "arn": fmt.Sprintf("arn:aws:iam::%s:user/plan", Account), "userId": "AIDAMOCKED"}, nil

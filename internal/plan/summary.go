@@ -125,17 +125,25 @@ func awsSummary(g *graph.Graph) []Line {
 		text := fmt.Sprintf("%s instances (min %s, max %s) over %d zones: %s",
 			num(asg, "desiredCapacity"), num(asg, "minSize"), num(asg, "maxSize"), len(zones), strings.Join(zones, ", "))
 		if lt := g.Ref(asg.Str("launchTemplate.id")); lt != nil {
-			text += fmt.Sprintf("\n%s in private subnets, no public IP; IMDSv2 %s, hop limit %s; root volume encrypted: %s",
-				lt.Str("instanceType"), lt.Str("metadataOptions.httpTokens"), num(lt, "metadataOptions.httpPutResponseHopLimit"),
+			publicIP := "no public IP"
+			if b, _ := lt.Bool("networkInterfaces.0.associatePublicIpAddress"); b {
+				publicIP = "PUBLIC IP"
+			}
+			text += fmt.Sprintf("\n%s, %s; IMDSv2 %s, hop limit %s; root volume encrypted: %s",
+				lt.Str("instanceType"), publicIP, lt.Str("metadataOptions.httpTokens"), num(lt, "metadataOptions.httpPutResponseHopLimit"),
 				lt.Str("blockDeviceMappings.0.ebs.encrypted"))
 		}
 		lines = append(lines, Line{"Fleet", text})
-		lines = append(lines, Line{"Autohealing", fmt.Sprintf("health check type %s, grace %ss after launch; replacements launch before terminating (min healthy %s%%)",
-			asg.Str("healthCheckType"), num(asg, "healthCheckGracePeriod"), num(asg, "instanceMaintenancePolicy.minHealthyPercentage"))})
-		lines = append(lines, Line{"Rollout", fmt.Sprintf("instance refresh on template change: min healthy %s%%, max healthy %s%%, auto rollback %s, skip matching %s; template version pinned to %s",
+		lines = append(lines, Line{"Autohealing", fmt.Sprintf("health check type %s, grace %ss after launch; replacements keep %s%%-%s%% of capacity healthy",
+			asg.Str("healthCheckType"), num(asg, "healthCheckGracePeriod"),
+			num(asg, "instanceMaintenancePolicy.minHealthyPercentage"), num(asg, "instanceMaintenancePolicy.maxHealthyPercentage"))})
+		pinned := "pinned to the template's latest version number"
+		if _, ok := asg.Int("launchTemplate.version"); !ok {
+			pinned = "NOT pinned: version " + asg.Str("launchTemplate.version")
+		}
+		lines = append(lines, Line{"Rollout", fmt.Sprintf("instance refresh on template change: min healthy %s%%, max healthy %s%%, auto rollback %s, skip matching %s\n%s",
 			num(asg, "instanceRefresh.preferences.minHealthyPercentage"), num(asg, "instanceRefresh.preferences.maxHealthyPercentage"),
-			onOff(asg, "instanceRefresh.preferences.autoRollback"), onOff(asg, "instanceRefresh.preferences.skipMatching"),
-			asg.Str("launchTemplate.version"))})
+			onOff(asg, "instanceRefresh.preferences.autoRollback"), onOff(asg, "instanceRefresh.preferences.skipMatching"), pinned)})
 	}
 	if tg := one("aws:lb/targetGroup:TargetGroup"); tg != nil {
 		lines = append(lines, Line{"LB health", fmt.Sprintf("GET %s on the app port every %ss (timeout %ss): in after %s passes, out after %s failures; draining %ss",
@@ -147,7 +155,11 @@ func awsSummary(g *graph.Graph) []Line {
 	}
 
 	var exposure []string
-	for _, l := range g.ByType("aws:lb/listener:Listener") {
+	listeners := g.ByType("aws:lb/listener:Listener")
+	if len(listeners) == 1 && listeners[0].Str("protocol") == "HTTP" {
+		exposure = append(exposure, "HTTP only: no stayup:tlsCertificate is set, so traffic is not encrypted")
+	}
+	for _, l := range listeners {
 		action := l.Str("defaultActions.0.type")
 		switch action {
 		case "forward":
@@ -163,8 +175,24 @@ func awsSummary(g *graph.Graph) []Line {
 	for _, rule := range g.ByType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
 		exposure = append(exposure, "allow "+rule.Str("description"))
 	}
+	for _, rule := range g.ByType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") {
+		exposure = append(exposure, "egress "+rule.Str("description"))
+	}
 	if len(exposure) > 0 {
 		lines = append(lines, Line{"Exposure", strings.Join(exposure, "\n")})
+	}
+	var network []string
+	if nats := len(g.ByType("aws:ec2/natGateway:NatGateway")); nats > 0 {
+		network = append(network, fmt.Sprintf("%d NAT gateway(s) for egress", nats))
+	}
+	for _, fl := range g.ByType("aws:ec2/flowLog:FlowLog") {
+		network = append(network, fmt.Sprintf("VPC flow logs (%s traffic)", fl.Str("trafficType")))
+	}
+	if lgs := g.ByType("aws:cloudwatch/logGroup:LogGroup"); len(lgs) > 0 {
+		network = append(network, fmt.Sprintf("logs kept %s days", num(lgs[0], "retentionInDays")))
+	}
+	if len(network) > 0 {
+		lines = append(lines, Line{"Network", strings.Join(network, "; ")})
 	}
 	return lines
 }

@@ -4,8 +4,18 @@
 set -euo pipefail
 
 # The runtime comes from the distribution's own repository: nothing is
-# downloaded from a third party at boot.
-dnf install --assumeyes --quiet docker
+# downloaded from a third party at boot. A few tries ride out a NAT gateway
+# or repository mirror that is not answering yet.
+for attempt in 1 2 3 4 5; do
+  if dnf install --assumeyes --quiet docker; then
+    break
+  fi
+  if [ "${attempt}" -eq 5 ]; then
+    echo "stayup: could not install docker" >&2
+    exit 1
+  fi
+  sleep $((attempt * 10))
+done
 systemctl enable --now docker.service
 
 # IMDSv2 answers only with a session token, and its hop limit of 1 keeps it
@@ -35,6 +45,8 @@ ENV
 cat > /etc/systemd/system/stayup.service <<'UNIT'
 [Unit]
 Description=stayup service container
+# Restart for ever: a crash loop must not leave the unit dead for good.
+StartLimitIntervalSec=0
 Requires=docker.service
 After=docker.service network-online.target
 Wants=network-online.target
@@ -42,7 +54,8 @@ Wants=network-online.target
 [Service]
 EnvironmentFile=/etc/stayup/env
 ExecStartPre=-/usr/bin/docker rm --force stayup
-ExecStartPre=/usr/bin/docker pull us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0
+# A failed pull (a registry outage) falls back to the image already here.
+ExecStartPre=-/usr/bin/docker pull us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0
 ExecStart=/usr/bin/docker run --name stayup --rm \
   --publish 8080:8080 \
   --env PORT=8080 --env ZONE=${ZONE} --env INSTANCE_ID=${INSTANCE_ID} \
@@ -57,7 +70,7 @@ ExecStop=/usr/bin/docker stop --time 40 stayup
 TimeoutStartSec=300
 TimeoutStopSec=60
 Restart=always
-RestartSec=2
+RestartSec=5
 
 [Install]
 WantedBy=multi-user.target
