@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"stayup/infra/aws"
+	"stayup/infra/gcp"
 	"stayup/infra/spec"
 )
 
@@ -40,7 +41,7 @@ func Program(ctx *pulumi.Context) error {
 }
 
 // Implemented lists the clouds whose service component exists.
-var Implemented = []spec.Cloud{spec.AWS}
+var Implemented = []spec.Cloud{spec.AWS, spec.GCP}
 
 // CheckImplemented returns a clear error for a cloud whose component has
 // not been built yet, before its config is read.
@@ -74,6 +75,12 @@ func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 	switch s.Cloud {
 	case spec.AWS:
 		svc, err := aws.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+	case spec.GCP:
+		svc, err := gcp.NewService(ctx, "stayup", s)
 		if err != nil {
 			return nil, err
 		}

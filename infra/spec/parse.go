@@ -28,6 +28,7 @@ var Keys = []string{
 	"minSize", "maxSize", "desiredSize", "zones", "instanceType", "cpuTarget",
 	"tlsCertificate", "domain", "allowedCidrs", "logRetentionDays",
 	"natGateways", "deletionProtection", "sessionManager",
+	"sshFromIap",
 }
 
 // RegionKey is the provider config key that holds each cloud's region.
@@ -95,6 +96,19 @@ func Parse(get Lookup) (Spec, error) {
 		}
 	}
 
+	if s.Cloud == GCP {
+		project, ok := get(ProjectKey)
+		project = strings.TrimSpace(project)
+		switch {
+		case !ok || project == "":
+			p.problems = append(p.problems, Problem{Key: ProjectKey, Rule: "required for cloud gcp (pulumi config set gcp:project <project-id>)"})
+		case !gcpProjectRE.MatchString(project):
+			p.problems = append(p.problems, Problem{Key: ProjectKey, Value: project, Rule: "is not a project id (6-30 lower-case letters, digits and dashes, starting with a letter)"})
+		default:
+			s.Project = project
+		}
+	}
+
 	s.Image = p.str("image", DefaultImage)
 	if !ValidImage(s.Image) {
 		p.fail("image", s.Image, "is not a valid image reference (registry/repository[:tag][@sha256:digest])")
@@ -134,6 +148,9 @@ func Parse(get Lookup) (Spec, error) {
 			p.fail("tlsCertificate", s.TLSCertificate, fmt.Sprintf("is in %s, but the load balancer is in %s: ACM certificates are regional", m[1], s.Region))
 		}
 	}
+	if s.TLSCertificate != "" && s.Cloud == GCP && !gcpCertRE.MatchString(s.TLSCertificate) {
+		p.fail("tlsCertificate", s.TLSCertificate, "must name a Compute Engine SSL certificate (projects/<project>/global/sslCertificates/<name>); or set stayup:domain for a Google-managed one")
+	}
 	s.Domain = p.str("domain", "")
 	switch {
 	case s.Domain != "" && !domainRE.MatchString(s.Domain):
@@ -153,6 +170,7 @@ func Parse(get Lookup) (Spec, error) {
 	}
 	s.AWS.DeletionProtection = p.boolean("deletionProtection", false)
 	s.AWS.SessionManager = p.boolean("sessionManager", false)
+	s.GCP.SSHFromIAP = p.boolean("sshFromIap", false)
 
 	if len(p.problems) > 0 {
 		return Spec{}, &Error{Problems: p.problems}
@@ -165,9 +183,11 @@ func Parse(get Lookup) (Spec, error) {
 var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 var (
-	regionRE = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
-	domainRE = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	acmARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$`)
+	regionRE     = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
+	domainRE     = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	gcpProjectRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	gcpCertRE    = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	acmARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$`)
 
 	instanceTypeRE = map[Cloud]*regexp.Regexp{
 		AWS:   regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`),

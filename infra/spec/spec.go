@@ -54,10 +54,15 @@ var DefaultInstanceType = map[Cloud]string{
 	Azure: "Standard_B2s",
 }
 
+// ProjectKey is the provider config key of the GCP project.
+const ProjectKey = "gcp:project"
+
 // Spec is the validated service description every cloud component builds.
 type Spec struct {
 	Cloud  Cloud
 	Region string
+	// Project is the GCP project (gcp:project); empty on other clouds.
+	Project string
 
 	Image      string
 	Port       int
@@ -83,6 +88,14 @@ type Spec struct {
 	LogRetentionDays int
 
 	AWS AWSOptions
+	GCP GCPOptions
+}
+
+// GCPOptions are the keys only the GCP component reads.
+type GCPOptions struct {
+	// SSHFromIAP admits SSH from Identity-Aware Proxy's range only
+	// (35.235.240.0/20), never from the internet.
+	SSHFromIAP bool
 }
 
 // AWSOptions are the keys only the AWS component reads.

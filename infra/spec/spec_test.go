@@ -94,6 +94,9 @@ func TestParseRejects(t *testing.T) {
 		{"unknown cloud", map[string]string{"stayup:cloud": "oracle"}, "stayup:cloud", "one of aws, gcp, azure"},
 		{"missing region", map[string]string{"stayup:cloud": "aws"}, "aws:region", "required"},
 		{"missing gcp region", map[string]string{"stayup:cloud": "gcp"}, "gcp:region", "required"},
+		{"missing gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1"}, "gcp:project", "required"},
+		{"bad gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "My Project"}, "gcp:project", "not a project id"},
+		{"gcp certificate not a resource", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:tlsCertificate": "arn:aws:acm:x"}, "stayup:tlsCertificate", "sslCertificates"},
 		{"bad region", awsConfig("aws:region", "EU West"), "aws:region", "not a region"},
 		{"min below two", awsConfig("stayup:minSize", "1", "stayup:desiredSize", "2"), "stayup:minSize", "between 2"},
 		{"min not a number", awsConfig("stayup:minSize", "three"), "stayup:minSize", "whole number"},
@@ -197,6 +200,9 @@ func TestUnknownKeys(t *testing.T) {
 	if got[1].Key != "stayup:colour" || got[1].Rule != "not a stayup key" {
 		t.Errorf("second problem = %v", got[1])
 	}
+	if region := UnknownKeys([]string{"stayup:region"}); len(region) != 1 || !strings.Contains(region[0].Rule, "aws:region") {
+		t.Errorf("stayup:region gave %v, want a pointer to the provider's key", region)
+	}
 }
 
 // FuzzParse checks that no configuration panics the parser and that every
@@ -224,7 +230,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error %v is not an *Error with problems", err)
 		}
 		for _, p := range cerr.Problems {
-			if !strings.HasPrefix(p.Key, "stayup:") && p.Key != RegionKey[Cloud(cloud)] {
+			if !strings.HasPrefix(p.Key, "stayup:") && p.Key != RegionKey[Cloud(cloud)] && p.Key != ProjectKey {
 				t.Fatalf("problem %v does not name a config key", p)
 			}
 			if !strings.Contains(err.Error(), p.Key) {

@@ -96,7 +96,7 @@ func TestPlanUsageErrors(t *testing.T) {
 		{[]string{"plan", "--cloud", "oracle"}, 2, `--cloud "oracle"`},
 		{[]string{"plan", "--cloud", "aws", "--config", "minSize"}, 2, "key=value"},
 		{[]string{"plan", "--stack", "prod"}, 1, "stack files: aws"},
-		{[]string{"plan", "--cloud", "gcp"}, 1, "not implemented yet"},
+		{[]string{"plan", "--cloud", "azure"}, 1, "not implemented yet"},
 		{[]string{"plan", "--bogus"}, 2, "unknown flag"},
 	} {
 		code, _, errOut := run(tc.args...)
@@ -113,8 +113,8 @@ func TestPlanAllPrintsAnArrayAndFailsForMissingClouds(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &docs); err != nil {
 		t.Fatalf("plan --cloud all --json is not a JSON array: %v\n%s", err, out)
 	}
-	if len(docs) == 0 || docs[0]["cloud"] != "aws" {
-		t.Errorf("plans = %d, first cloud %v; want aws first", len(docs), docs[0]["cloud"])
+	if len(docs) < 2 || docs[0]["cloud"] != "aws" || docs[1]["cloud"] != "gcp" {
+		t.Fatalf("plans = %d, want aws then gcp first", len(docs))
 	}
 	if len(docs) < 3 && (code != 1 || !strings.Contains(errOut, "not implemented yet")) {
 		t.Errorf("with %d of 3 clouds planned: exit %d, stderr %q", len(docs), code, errOut)

@@ -59,8 +59,13 @@ func (g *Graph) ByURN(urn string) *Resource {
 	return nil
 }
 
-// Ref resolves a value another resource's input holds (an ID, or an ARN)
-// to the resource it names, or nil when it names none in the graph.
+// refOutputs are the outputs other resources refer to a resource by,
+// besides its ID: AWS ARNs, GCP self links, a managed instance group's
+// instance group, a service account's email.
+var refOutputs = []string{"arn", "selfLink", "selfLinkUnique", "instanceGroup", "email"}
+
+// Ref resolves a value another resource's input holds (an ID, an ARN, a
+// self link) to the resource it names, or nil when it names none in the graph.
 func (g *Graph) Ref(v any) *Resource {
 	s, ok := v.(string)
 	if !ok || s == "" {
@@ -71,9 +76,11 @@ func (g *Graph) Ref(v any) *Resource {
 			return r
 		}
 	}
-	for _, r := range g.Resources {
-		if arn, _ := r.Outputs["arn"].(string); arn == s {
-			return r
+	for _, key := range refOutputs {
+		for _, r := range g.Resources {
+			if out, _ := r.Outputs[key].(string); out == s {
+				return r
+			}
 		}
 	}
 	return nil

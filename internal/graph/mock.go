@@ -121,6 +121,8 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch cloud, _, _ := strings.Cut(args.Token, ":"); cloud {
 	case "aws":
 		out, err = m.awsCall(args.Token, in)
+	case "gcp":
+		out, err = m.gcpCall(args.Token, in)
 	default:
 		err = fmt.Errorf("the plan's mocks do not answer %s", args.Token)
 	}
@@ -133,8 +135,11 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 // physical makes up the ID and computed outputs a provider would return,
 // deterministic so plans and golden files are stable.
 func (m *mocks) physical(typ, name string, inputs resource.PropertyMap) (string, map[string]any) {
-	if strings.HasPrefix(typ, "aws:") {
+	switch {
+	case strings.HasPrefix(typ, "aws:"):
 		return m.awsPhysical(typ, name, inputs)
+	case strings.HasPrefix(typ, "gcp:"):
+		return m.gcpPhysical(typ, name, inputs)
 	}
 	return name + "-id", map[string]any{}
 }

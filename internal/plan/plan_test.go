@@ -94,7 +94,7 @@ func TestRunRejectsBadConfigBeforeRegisteringAnything(t *testing.T) {
 
 func TestRunSaysWhichCloudsAreNotBuilt(t *testing.T) {
 	t.Parallel()
-	_, err := Run("gcp", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1"})
+	_, err := Run("azure", map[string]string{"stayup:cloud": "azure"})
 	if err == nil || !strings.Contains(err.Error(), "not implemented yet") || strings.Contains(err.Error(), "error occurred") {
 		t.Errorf("error = %v, want one clean not-implemented line", err)
 	}
@@ -122,7 +122,7 @@ func TestSummaryReadsTheGraph(t *testing.T) {
 // BenchmarkPlan measures a whole mocked plan per implemented cloud: what
 // `stayup plan` and every property test pay per run.
 func BenchmarkPlan(b *testing.B) {
-	for _, cloud := range []string{"aws"} {
+	for _, cloud := range []string{"aws", "gcp"} {
 		b.Run(cloud, func(b *testing.B) {
 			_, cfg, err := Source{Root: root(b), Stack: cloud}.Config()
 			if err != nil {
@@ -135,5 +135,24 @@ func BenchmarkPlan(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestGCPSummaryReadsTheGraph(t *testing.T) {
+	t.Parallel()
+	_, cfg, err := Source{Root: root(t), Cloud: "gcp", Overrides: map[string]string{"stayup:healthPath": "/healthz", "stayup:allowedCidrs": "203.0.113.0/24"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run("gcp", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.Print(&text)
+	for _, want := range []string{"over 3 zones (EVEN)", "GET /healthz every 10s", "max surge 3, max unavailable 0", "no external IP", "Cloud Armor admits only", "CPU utilization target 60%"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, text.String())
+		}
 	}
 }

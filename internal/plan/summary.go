@@ -22,6 +22,8 @@ func (r *Result) Summary() []Line {
 	switch r.Cloud {
 	case "aws":
 		return awsSummary(r.Graph)
+	case "gcp":
+		return gcpSummary(r.Graph)
 	}
 	return nil
 }
@@ -190,6 +192,105 @@ func awsSummary(g *graph.Graph) []Line {
 	}
 	if lgs := g.ByType("aws:cloudwatch/logGroup:LogGroup"); len(lgs) > 0 {
 		network = append(network, fmt.Sprintf("logs kept %s days", num(lgs[0], "retentionInDays")))
+	}
+	if len(network) > 0 {
+		lines = append(lines, Line{"Network", strings.Join(network, "; ")})
+	}
+	return lines
+}
+
+func gcpSummary(g *graph.Graph) []Line {
+	var lines []Line
+	one := func(typ string) *graph.Resource {
+		if rs := g.ByType(typ); len(rs) > 0 {
+			return rs[0]
+		}
+		return nil
+	}
+	num := func(r *graph.Resource, path string) string {
+		if n, ok := r.Int(path); ok {
+			return fmt.Sprint(n)
+		}
+		return "?"
+	}
+	mig := one("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+	scaler := one("gcp:compute/regionAutoscaler:RegionAutoscaler")
+	if mig != nil {
+		var zones []string
+		for _, z := range mig.List("distributionPolicyZones") {
+			zones = append(zones, fmt.Sprint(z))
+		}
+		text := fmt.Sprintf("regional managed instance group over %d zones (%s): %s", len(zones), mig.Str("distributionPolicyTargetShape"), strings.Join(zones, ", "))
+		if scaler != nil {
+			text += fmt.Sprintf("\nautoscaler owns the size: min %s, max %s (no target size is set)",
+				num(scaler, "autoscalingPolicy.minReplicas"), num(scaler, "autoscalingPolicy.maxReplicas"))
+		}
+		if t := g.Ref(mig.Str("versions.0.instanceTemplate")); t != nil {
+			externalIP := "no external IP"
+			if len(t.List("networkInterfaces.0.accessConfigs")) > 0 {
+				externalIP = "EXTERNAL IP"
+			}
+			shielded, _ := t.Bool("shieldedInstanceConfig.enableSecureBoot")
+			text += fmt.Sprintf("\n%s, %s, Shielded VM secure boot %v, OS Login %s, serial port %s, service account %s",
+				t.Str("machineType"), externalIP, shielded, t.Str("metadata.enable-oslogin"), t.Str("metadata.serial-port-enable"),
+				t.Str("serviceAccount.email"))
+		}
+		lines = append(lines, Line{"Fleet", text})
+		if hc := g.Ref(mig.Str("autoHealingPolicies.healthCheck")); hc != nil {
+			lines = append(lines, Line{"Autohealing", fmt.Sprintf("GET %s every %ss (timeout %ss), replaced after %s failures; first check %ss after creation",
+				hc.Str("httpHealthCheck.requestPath"), num(hc, "checkIntervalSec"), num(hc, "timeoutSec"), num(hc, "unhealthyThreshold"),
+				num(mig, "autoHealingPolicies.initialDelaySec"))})
+		}
+		up := "updatePolicy."
+		lines = append(lines, Line{"Rollout", fmt.Sprintf("%s update on template change: %s (most disruptive %s), %s, max surge %s, max unavailable %s, min ready %ss",
+			mig.Str(up+"type"), mig.Str(up+"minimalAction"), mig.Str(up+"mostDisruptiveAllowedAction"), mig.Str(up+"replacementMethod"),
+			num(mig, up+"maxSurgeFixed"), num(mig, up+"maxUnavailableFixed"), num(mig, up+"minReadySec"))})
+	}
+	if be := one("gcp:compute/backendService:BackendService"); be != nil {
+		if hc := g.Ref(be.Str("healthChecks")); hc != nil {
+			lines = append(lines, Line{"LB health", fmt.Sprintf("GET %s every %ss (timeout %ss): in after %s passes, out after %s failures; draining %ss",
+				hc.Str("httpHealthCheck.requestPath"), num(hc, "checkIntervalSec"), num(hc, "timeoutSec"),
+				num(hc, "healthyThreshold"), num(hc, "unhealthyThreshold"), num(be, "connectionDrainingTimeoutSec"))})
+		}
+	}
+	if scaler != nil {
+		if v, ok := scaler.Get("autoscalingPolicy.cpuUtilization.target").(float64); ok {
+			lines = append(lines, Line{"Scaling", fmt.Sprintf("CPU utilization target %.0f%% (%.2f)", v*100, v)})
+		}
+	}
+
+	var exposure []string
+	rules := g.ByType("gcp:compute/globalForwardingRule:GlobalForwardingRule")
+	if len(rules) == 1 {
+		exposure = append(exposure, "HTTP only: no stayup:domain or stayup:tlsCertificate is set, so traffic is not encrypted")
+	}
+	for _, fr := range rules {
+		target := g.Ref(fr.Str("target"))
+		kind := "?"
+		if target != nil {
+			kind = target.Type[strings.LastIndex(target.Type, ":")+1:]
+		}
+		exposure = append(exposure, fmt.Sprintf("forwarding rule :%s -> %s", fr.Str("portRange"), kind))
+	}
+	if sp := one("gcp:compute/securityPolicy:SecurityPolicy"); sp != nil {
+		exposure = append(exposure, "Cloud Armor admits only stayup:allowedCidrs")
+	}
+	for _, fw := range g.ByType("gcp:compute/firewall:Firewall") {
+		var sources []string
+		for _, src := range fw.List("sourceRanges") {
+			sources = append(sources, fmt.Sprint(src))
+		}
+		exposure = append(exposure, fmt.Sprintf("firewall %s: %s (from %s)", strings.ToLower(fw.Str("direction")), fw.Str("description"), strings.Join(sources, ", ")))
+	}
+	if len(exposure) > 0 {
+		lines = append(lines, Line{"Exposure", strings.Join(exposure, "\n")})
+	}
+	var network []string
+	if len(g.ByType("gcp:compute/routerNat:RouterNat")) > 0 {
+		network = append(network, "Cloud NAT for egress (regional)")
+	}
+	if sn := one("gcp:compute/subnetwork:Subnetwork"); sn != nil && sn.Get("logConfig") != nil {
+		network = append(network, "subnet flow logs on")
 	}
 	if len(network) > 0 {
 		lines = append(lines, Line{"Network", strings.Join(network, "; ")})

@@ -1,0 +1,104 @@
+package gcp
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/artifactregistry"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/projects"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// instanceRoles are all the project roles the instances hold: writing
+// their container's logs and the host's metrics.
+var instanceRoles = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+
+// Identity is the instances' own service account (never the default
+// compute account, which holds Editor) and its grants.
+type Identity struct {
+	pulumi.ResourceState
+
+	Account *serviceaccount.Account
+}
+
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.ResourceOption) (*Identity, error) {
+	id := &Identity{}
+	if err := ctx.RegisterComponentResource("stayup:gcp:Identity", name, id, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(id)
+
+	var err error
+	id.Account, err = serviceaccount.NewAccount(ctx, name, &serviceaccount.AccountArgs{
+		Project:     pulumi.String(s.Project),
+		AccountId:   pulumi.String(accountID(ctx)),
+		DisplayName: pulumi.String(fmt.Sprintf("stayup instances (%s)", ctx.Stack())),
+		Description: pulumi.String("runs the stayup containers: writes logs and metrics, pulls its own image"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	member := pulumi.Sprintf("serviceAccount:%s", id.Account.Email)
+	for _, role := range instanceRoles {
+		if _, err := projects.NewIAMMember(ctx, fmt.Sprintf("%s-%s", name, roleSuffix(role)), &projects.IAMMemberArgs{
+			Project: pulumi.String(s.Project),
+			Role:    pulumi.String(role),
+			Member:  member,
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	// Reader on the one repository the image lives in, when it is in this
+	// project's Artifact Registry; a public image needs no grant.
+	if repo, ok := parseArtifactRegistry(s.Image); ok && repo.Project == s.Project {
+		if _, err := artifactregistry.NewRepositoryIamMember(ctx, name+"-pull", &artifactregistry.RepositoryIamMemberArgs{
+			Project:    pulumi.String(repo.Project),
+			Location:   pulumi.String(repo.Location),
+			Repository: pulumi.String(repo.Repository),
+			Role:       pulumi.String("roles/artifactregistry.reader"),
+			Member:     member,
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	return id, ctx.RegisterResourceOutputs(id, pulumi.Map{"email": id.Account.Email})
+}
+
+// accountID is the service account's id: 6-30 characters, per stack.
+func accountID(ctx *pulumi.Context) string {
+	id := "stayup-" + labelValue(ctx.Stack())
+	if len(id) > 30 {
+		id = id[:30]
+	}
+	for len(id) < 6 {
+		id += "x"
+	}
+	return id
+}
+
+var roleSuffixRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+func roleSuffix(role string) string {
+	return roleSuffixRE.ReplaceAllString(role[len("roles/"):], "-")
+}
+
+// arRepo is an image in Artifact Registry.
+type arRepo struct {
+	Location, Project, Repository string
+}
+
+var arRE = regexp.MustCompile(`^([a-z0-9-]+)-docker\.pkg\.dev/([a-z][a-z0-9-]{4,28}[a-z0-9])/([a-z0-9._-]+)/`)
+
+func parseArtifactRegistry(image string) (arRepo, bool) {
+	m := arRE.FindStringSubmatch(image)
+	if m == nil {
+		return arRepo{}, false
+	}
+	return arRepo{Location: m[1], Project: m[2], Repository: m[3]}, true
+}
+
+// Registry is the host docker authenticates to.
+func (r arRepo) Registry() string { return r.Location + "-docker.pkg.dev" }

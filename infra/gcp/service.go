@@ -1,0 +1,113 @@
+// Package gcp deploys the service on Compute Engine: a regional managed
+// instance group over two or more zones behind a global external
+// Application Load Balancer, run by a service account that may only write
+// logs and metrics.
+package gcp
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// Service is the whole deployment on GCP.
+type Service struct {
+	pulumi.ResourceState
+
+	URL   pulumi.StringOutput `pulumi:"url"`
+	Zones []string
+	Fleet pulumi.Map
+}
+
+// NewService deploys the spec on GCP.
+func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.ResourceOption) (*Service, error) {
+	svc := &Service{}
+	if err := ctx.RegisterComponentResource("stayup:gcp:Service", name, svc, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(svc)
+
+	zones, err := pickZones(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	svc.Zones = zones
+
+	net, err := newNetwork(ctx, name+"-net", s, parent)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newIdentity(ctx, name+"-instance", s, parent)
+	if err != nil {
+		return nil, err
+	}
+	fleet, err := newFleet(ctx, name+"-fleet", s, zones, net, id, parent)
+	if err != nil {
+		return nil, err
+	}
+	lbal, err := newLoadBalancer(ctx, name+"-lb", s, fleet, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	svc.URL = lbal.URL
+	svc.Fleet = pulumi.Map{
+		"project":              pulumi.String(s.Project),
+		"region":               pulumi.String(s.Region),
+		"instanceGroupManager": fleet.Group.Name,
+		"backendService":       lbal.Backend.Name,
+		"healthCheck":          fleet.Autohealing.Name,
+	}
+	return svc, ctx.RegisterResourceOutputs(svc, pulumi.Map{"url": svc.URL})
+}
+
+// pickZones takes the region's first zones that are up: as many as the
+// config asks for, or up to three when it does not say.
+func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
+	up, err := compute.GetZones(ctx, &compute.GetZonesArgs{
+		Project: pulumi.StringRef(s.Project),
+		Region:  pulumi.StringRef(s.Region),
+		Status:  pulumi.StringRef("UP"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the zones of %s: %w", s.Region, err)
+	}
+	names := up.Names
+	switch {
+	case len(names) < 2:
+		return nil, fmt.Errorf("%s has %d zone(s) up; a highly available service needs 2: choose another gcp:region", s.Region, len(names))
+	case len(names) < s.Zones && s.ZonesSet:
+		return nil, fmt.Errorf("stayup:zones = %d, but %s has only %d zones up: set stayup:zones to %d or less", s.Zones, s.Region, len(names), len(names))
+	case len(names) < s.Zones:
+		return names, nil
+	}
+	return names[:s.Zones], nil
+}
+
+// labels say who made a resource; GCP label values allow only lower-case
+// letters, digits, dashes and underscores.
+func labels(ctx *pulumi.Context) pulumi.StringMap {
+	return pulumi.StringMap{
+		"stayup-stack":   pulumi.String(labelValue(ctx.Stack())),
+		"stayup-project": pulumi.String(labelValue(ctx.Project())),
+	}
+}
+
+func labelValue(v string) string {
+	v = strings.ToLower(v)
+	return strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, v)
+}
+
+// networkTag marks the fleet's instances: firewall rules target it.
+func networkTag(ctx *pulumi.Context) string {
+	return "stayup-" + labelValue(ctx.Stack())
+}

@@ -1,0 +1,485 @@
+package gcp_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+
+	"stayup/infra/gcp"
+	"stayup/infra/spec"
+	"stayup/internal/graph"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func config(kv ...string) map[string]string {
+	cfg := map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "stayup-test"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		cfg[kv[i]] = kv[i+1]
+	}
+	return cfg
+}
+
+func record(kv ...string) (*graph.Graph, error) {
+	cfg := config(kv...)
+	s, err := spec.Parse(spec.MapLookup(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return graph.Record("stayup", "test", cfg, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		svc, err := gcp.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		return pulumi.Map{"url": svc.URL, "fleet": svc.Fleet}, nil
+	})
+}
+
+func plan(t *testing.T, kv ...string) *graph.Graph {
+	t.Helper()
+	g, err := record(kv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
+	t.Helper()
+	rs := g.ByType(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
+	}
+	return rs[0]
+}
+
+func intAt(t *testing.T, r *graph.Resource, path string) int {
+	t.Helper()
+	n, ok := r.Int(path)
+	if !ok {
+		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
+	}
+	return n
+}
+
+const (
+	migType      = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+	templateType = "gcp:compute/instanceTemplate:InstanceTemplate"
+	firewallType = "gcp:compute/firewall:Firewall"
+)
+
+func TestGroupSpreadsOverZonesAndHeals(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kv    []string
+		zones []string
+	}{
+		{nil, []string{"europe-west1-b", "europe-west1-c", "europe-west1-d"}},
+		{[]string{"stayup:zones", "2"}, []string{"europe-west1-b", "europe-west1-c"}},
+		{[]string{"gcp:region", "us-central1", "stayup:zones", "4"}, []string{"us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"}},
+	} {
+		g := plan(t, tc.kv...)
+		mig := only(t, g, migType)
+		var zones []string
+		for _, z := range mig.List("distributionPolicyZones") {
+			zones = append(zones, z.(string))
+		}
+		if !slices.Equal(zones, tc.zones) {
+			t.Errorf("%v: zones = %v, want %v", tc.kv, zones, tc.zones)
+		}
+		if got := mig.Str("distributionPolicyTargetShape"); got != "EVEN" {
+			t.Errorf("target shape = %q, want EVEN", got)
+		}
+		if got := intAt(t, mig, "updatePolicy.maxSurgeFixed"); got < len(tc.zones) {
+			t.Errorf("%v: maxSurgeFixed = %d, want >= the %d zones", tc.kv, got, len(tc.zones))
+		}
+		hc := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
+		if hc == nil || hc.Type != "gcp:compute/healthCheck:HealthCheck" {
+			t.Fatalf("autohealing health check %q is not a health check of the plan", mig.Str("autoHealingPolicies.healthCheck"))
+		}
+		if delay := intAt(t, mig, "autoHealingPolicies.initialDelaySec"); delay < 60 {
+			t.Errorf("autohealing initial delay %d s does not cover a boot", delay)
+		}
+	}
+	if _, err := record("stayup:zones", "4"); err == nil || !strings.Contains(err.Error(), "stayup:zones = 4") {
+		t.Errorf("4 zones in a 3-zone region: error = %v, want one naming stayup:zones", err)
+	}
+}
+
+func TestHealthChecksUseTheirPaths(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:healthPath", "/healthz", "stayup:readyPath", "/readyz")
+	mig := only(t, g, migType)
+	liveness := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
+	if got := liveness.Str("httpHealthCheck.requestPath"); got != "/healthz" {
+		t.Errorf("autohealing checks %q, want healthPath /healthz", got)
+	}
+	be := only(t, g, "gcp:compute/backendService:BackendService")
+	readiness := g.Ref(be.Str("healthChecks"))
+	if readiness == nil || readiness.Str("httpHealthCheck.requestPath") != "/readyz" {
+		t.Fatalf("load balancer health check = %v, want readyPath /readyz", be.Str("healthChecks"))
+	}
+	if interval, bad := intAt(t, readiness, "checkIntervalSec"), intAt(t, readiness, "unhealthyThreshold"); interval*bad > 15 {
+		t.Errorf("an unready instance stays in rotation %d s, want <= 15 s", interval*bad)
+	}
+	if d := intAt(t, be, "connectionDrainingTimeoutSec"); d < 15 || d > 60 {
+		t.Errorf("connection draining %d s, want about 30 s", d)
+	}
+	if b, _ := be.Bool("logConfig.enable"); !b {
+		t.Error("load balancer request logging is off")
+	}
+	if got := g.Ref(be.Str("backends.0.group")); got != mig {
+		t.Errorf("backend group %q is not the fleet's instance group", be.Str("backends.0.group"))
+	}
+}
+
+func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	mig := only(t, g, migType)
+	up := "updatePolicy."
+	for path, want := range map[string]string{
+		"type": "PROACTIVE", "minimalAction": "REPLACE", "mostDisruptiveAllowedAction": "REPLACE", "replacementMethod": "SUBSTITUTE",
+	} {
+		if got := mig.Str(up + path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	if got := intAt(t, mig, up+"maxUnavailableFixed"); got != 0 {
+		t.Errorf("maxUnavailableFixed = %d, want 0", got)
+	}
+	if got := intAt(t, mig, up+"minReadySec"); got <= 0 {
+		t.Errorf("minReadySec = %d, want > 0", got)
+	}
+	if v := mig.Get("targetSize"); v != nil {
+		t.Errorf("targetSize = %v: the autoscaler must own the size", v)
+	}
+	tmpl := g.Ref(mig.Str("versions.0.instanceTemplate"))
+	if tmpl == nil || tmpl.Type != templateType || tmpl.Outputs["selfLinkUnique"] != mig.Str("versions.0.instanceTemplate") {
+		t.Errorf("group version %q is not the template's unique self link", mig.Str("versions.0.instanceTemplate"))
+	}
+	if name := tmpl.Get("name"); name != nil {
+		t.Errorf("template name %v is fixed: a change could not create the new one before deleting the old", name)
+	}
+	if b, _ := mig.Bool("waitForInstances"); !b || mig.Str("waitForInstancesStatus") != "UPDATED" {
+		t.Errorf("waitForInstances = %v/%q, want true/UPDATED", mig.Get("waitForInstances"), mig.Str("waitForInstancesStatus"))
+	}
+
+	scaler := only(t, g, "gcp:compute/regionAutoscaler:RegionAutoscaler")
+	if g.Ref(scaler.Str("target")) != mig {
+		t.Error("the autoscaler does not target the group")
+	}
+	if intAt(t, scaler, "autoscalingPolicy.minReplicas") != 3 || intAt(t, scaler, "autoscalingPolicy.maxReplicas") != 9 {
+		t.Errorf("autoscaler bounds = %v", scaler.Get("autoscalingPolicy"))
+	}
+	if cpu, _ := scaler.Get("autoscalingPolicy.cpuUtilization.target").(float64); cpu != 0.6 {
+		t.Errorf("CPU target = %v, want 0.6 (a fraction of one)", cpu)
+	}
+}
+
+func TestTemplateHardensTheHost(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	tmpl := only(t, g, templateType)
+	for _, nic := range tmpl.List("networkInterfaces") {
+		if cfgs := graph.Lookup(nic, "accessConfigs"); cfgs != nil && len(cfgs.([]any)) > 0 {
+			t.Errorf("network interface has access configs (an external IP): %v", cfgs)
+		}
+	}
+	for _, path := range []string{"shieldedInstanceConfig.enableSecureBoot", "shieldedInstanceConfig.enableVtpm", "shieldedInstanceConfig.enableIntegrityMonitoring"} {
+		if b, _ := tmpl.Bool(path); !b {
+			t.Errorf("%s is off", path)
+		}
+	}
+	for key, want := range map[string]string{"block-project-ssh-keys": "TRUE", "enable-oslogin": "TRUE", "serial-port-enable": "FALSE"} {
+		if got := tmpl.Str("metadata." + key); got != want {
+			t.Errorf("metadata %s = %q, want %q", key, got, want)
+		}
+	}
+	if b, _ := tmpl.Bool("canIpForward"); b {
+		t.Error("IP forwarding is on")
+	}
+	account := g.Ref(tmpl.Str("serviceAccount.email"))
+	if account == nil || account.Type != "gcp:serviceaccount/account:Account" {
+		t.Errorf("instances run as %q, want the stack's own service account", tmpl.Str("serviceAccount.email"))
+	}
+	want, err := gcp.CloudInit(mustSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.Str("metadata.user-data") != want {
+		t.Error("the template's user-data differs from CloudInit()")
+	}
+}
+
+func mustSpec(t *testing.T, kv ...string) spec.Spec {
+	t.Helper()
+	s, err := spec.Parse(spec.MapLookup(config(kv...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestFirewallAdmitsOnlyGoogleFrontEnds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kv  []string
+		iap bool
+	}{{nil, false}, {[]string{"stayup:sshFromIap", "true"}, true}} {
+		g := plan(t, tc.kv...)
+		var allows []string
+		for _, fw := range g.ByType(firewallType) {
+			if fw.Str("description") == "" {
+				t.Errorf("firewall %s has no description", fw.Name)
+			}
+			if fw.Get("logConfig") == nil {
+				t.Errorf("firewall %s does not log", fw.Name)
+			}
+			sources := fw.List("sourceRanges")
+			if len(sources) == 0 && len(fw.List("sourceTags")) == 0 {
+				t.Errorf("firewall %s names no source: it would admit the whole internet", fw.Name)
+			}
+			for _, allow := range fw.List("allows") {
+				for _, port := range graph.Lookup(allow, "ports").([]any) {
+					for _, src := range sources {
+						allows = append(allows, fmt.Sprintf("%v from %v", port, src))
+						if src == "0.0.0.0/0" {
+							t.Errorf("firewall %s allows %v from the internet", fw.Name, port)
+						}
+					}
+				}
+				if len(fw.List("targetTags")) == 0 {
+					t.Errorf("allow rule %s targets every instance of the network", fw.Name)
+				}
+			}
+		}
+		want := []string{"8080 from 130.211.0.0/22", "8080 from 35.191.0.0/16"}
+		if tc.iap {
+			want = append(want, "22 from 35.235.240.0/20")
+		}
+		slices.Sort(allows)
+		slices.Sort(want)
+		if !slices.Equal(allows, want) {
+			t.Errorf("%v: firewall allows %v, want %v", tc.kv, allows, want)
+		}
+	}
+}
+
+func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		image string
+		pull  bool
+	}{
+		{spec.DefaultImage, false},
+		{"europe-docker.pkg.dev/stayup-test/apps/web:v2", true},
+		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false},
+	} {
+		g := plan(t, "stayup:image", tc.image)
+		account := only(t, g, "gcp:serviceaccount/account:Account")
+		member := "serviceAccount:" + account.Outputs["email"].(string)
+		var roles []string
+		for _, m := range g.ByType("gcp:projects/iAMMember:IAMMember") {
+			if m.Str("member") != member {
+				t.Errorf("project grant to %s, not the fleet's account", m.Str("member"))
+			}
+			roles = append(roles, m.Str("role"))
+		}
+		slices.Sort(roles)
+		if !slices.Equal(roles, []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}) {
+			t.Errorf("project roles = %v, want log and metric writer only", roles)
+		}
+		pulls := g.ByType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+		if (len(pulls) == 1) != tc.pull {
+			t.Errorf("%s: %d repository grants, want pull=%v", tc.image, len(pulls), tc.pull)
+		}
+		for _, p := range pulls {
+			if p.Str("role") != "roles/artifactregistry.reader" || p.Str("repository") != "apps" || p.Str("location") != "europe" {
+				t.Errorf("repository grant = %v, want reader on the image's repository", p.Inputs)
+			}
+		}
+		userData, _ := gcp.CloudInit(mustSpec(t, "stayup:image", tc.image))
+		if strings.Contains(userData, "docker-credential-gcr") != tc.pull {
+			t.Errorf("%s: registry credentials in cloud-init = %v, want %v", tc.image, !tc.pull, tc.pull)
+		}
+	}
+}
+
+func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:domain", "app.example.com")
+	rules := map[string]*graph.Resource{}
+	for _, fr := range g.ByType("gcp:compute/globalForwardingRule:GlobalForwardingRule") {
+		rules[fr.Str("portRange")] = fr
+	}
+	if rules["80"] == nil || rules["443"] == nil {
+		t.Fatalf("forwarding rules on %v, want 80 and 443", rules)
+	}
+	httpProxy := g.Ref(rules["80"].Str("target"))
+	redirect := g.Ref(httpProxy.Str("urlMap"))
+	if b, _ := redirect.Bool("defaultUrlRedirect.httpsRedirect"); !b {
+		t.Errorf("HTTP serves %v, want a redirect to HTTPS", redirect.Inputs)
+	}
+	httpsProxy := g.Ref(rules["443"].Str("target"))
+	policy := g.Ref(httpsProxy.Str("sslPolicy"))
+	if policy == nil || policy.Str("profile") != "MODERN" || policy.Str("minTlsVersion") != "TLS_1_2" {
+		t.Errorf("SSL policy = %v, want MODERN with TLS 1.2 minimum", httpsProxy.Str("sslPolicy"))
+	}
+	cert := g.Ref(httpsProxy.List("sslCertificates")[0])
+	if cert == nil || cert.List("managed.domains")[0] != "app.example.com" {
+		t.Errorf("certificate = %v, want a managed one for the domain", httpsProxy.List("sslCertificates"))
+	}
+	if url := g.Outputs["url"]; url != "https://app.example.com/" {
+		t.Errorf("url = %v", url)
+	}
+}
+
+func TestAllowedCidrsBecomeACloudArmorPolicy(t *testing.T) {
+	t.Parallel()
+	if n := len(plan(t).ByType("gcp:compute/securityPolicy:SecurityPolicy")); n != 0 {
+		t.Errorf("%d security policies for 0.0.0.0/0, want none", n)
+	}
+	var cidrs []string
+	for i := range 12 {
+		cidrs = append(cidrs, fmt.Sprintf("203.0.%d.0/24", i))
+	}
+	g := plan(t, "stayup:allowedCidrs", strings.Join(cidrs, ","))
+	sp := only(t, g, "gcp:compute/securityPolicy:SecurityPolicy")
+	be := only(t, g, "gcp:compute/backendService:BackendService")
+	if g.Ref(be.Str("securityPolicy")) != sp {
+		t.Fatal("the backend service does not use the policy")
+	}
+	var allowed []string
+	var last string
+	for _, rule := range sp.List("rules") {
+		last = graph.Lookup(rule, "action").(string)
+		if last == "allow" {
+			for _, r := range graph.Lookup(rule, "match.config.srcIpRanges").([]any) {
+				allowed = append(allowed, r.(string))
+			}
+		}
+	}
+	if !slices.Equal(allowed, cidrs) || last != "deny(403)" {
+		t.Errorf("policy allows %v then %q, want the 12 ranges then deny", allowed, last)
+	}
+}
+
+func TestNetworkEgressAndFlowLogs(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	vpc := only(t, g, "gcp:compute/network:Network")
+	if b, ok := vpc.Bool("autoCreateSubnetworks"); !ok || b {
+		t.Error("the network is auto mode")
+	}
+	subnet := only(t, g, "gcp:compute/subnetwork:Subnetwork")
+	if b, _ := subnet.Bool("privateIpGoogleAccess"); !b {
+		t.Error("private Google access is off")
+	}
+	if subnet.Get("logConfig") == nil {
+		t.Error("subnet flow logs are off")
+	}
+	nat := only(t, g, "gcp:compute/routerNat:RouterNat")
+	if g.Ref(nat.Str("subnetworks.0.name")) != subnet {
+		t.Error("Cloud NAT does not serve the fleet's subnet")
+	}
+	fleet, _ := g.Outputs["fleet"].(map[string]any)
+	for _, key := range []string{"project", "region", "instanceGroupManager", "backendService", "healthCheck"} {
+		if v, _ := fleet[key].(string); v == "" {
+			t.Errorf("fleet.%s is empty", key)
+		}
+	}
+}
+
+func TestCloudInitGolden(t *testing.T) {
+	t.Parallel()
+	for name, image := range cloudInitCases() {
+		got, err := gcp.CloudInit(mustSpec(t, "stayup:image", image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./infra/gcp -update to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("%s is stale: run go test ./infra/gcp -update and review the diff", path)
+		}
+	}
+}
+
+func cloudInitCases() map[string]string {
+	return map[string]string{
+		"cloud-init.yaml":    spec.DefaultImage,
+		"cloud-init-ar.yaml": "europe-docker.pkg.dev/stayup-test/apps/web:v2",
+	}
+}
+
+// TestCloudInitIsValid checks the cloud-config against cloud-init's schema
+// and lints the script it writes with shellcheck.
+func TestCloudInitIsValid(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"cloud-init", "shellcheck"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed; .ci/run installs it", tool)
+			}
+			t.Skipf("%s is not installed (apt-get install %s)", tool, tool)
+		}
+	}
+	dir := t.TempDir()
+	for name, image := range cloudInitCases() {
+		doc, err := gcp.CloudInit(mustSpec(t, "stayup:image", image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cloud-init", "schema", "--config-file", path).CombinedOutput(); err != nil {
+			t.Errorf("cloud-init schema %s: %v\n%s", name, err, out)
+		}
+		var parsed struct {
+			WriteFiles []struct {
+				Path    string `yaml:"path"`
+				Content string `yaml:"content"`
+			} `yaml:"write_files"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
+			t.Fatal(err)
+		}
+		var scripts int
+		for _, f := range parsed.WriteFiles {
+			if !strings.HasPrefix(f.Content, "#!") {
+				continue
+			}
+			scripts++
+			script := filepath.Join(dir, name+filepath.Base(f.Path))
+			if err := os.WriteFile(script, []byte(f.Content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("shellcheck", "--severity=style", script).CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s in %s: %v\n%s", f.Path, name, err, out)
+			}
+		}
+		if scripts == 0 {
+			t.Errorf("%s writes no script to lint", name)
+		}
+	}
+}
