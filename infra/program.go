@@ -8,11 +8,11 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"stayup/infra/aws"
+	"stayup/infra/azure"
 	"stayup/infra/gcp"
 	"stayup/infra/spec"
 )
@@ -40,26 +40,6 @@ func Program(ctx *pulumi.Context) error {
 	return nil
 }
 
-// Implemented lists the clouds whose service component exists.
-var Implemented = []spec.Cloud{spec.AWS, spec.GCP}
-
-// CheckImplemented returns a clear error for a cloud whose component has
-// not been built yet, before its config is read.
-func CheckImplemented(c spec.Cloud) error {
-	if slices.Contains(spec.Clouds, c) && !slices.Contains(Implemented, c) {
-		return fmt.Errorf("stayup:cloud = %q: the %s service is not implemented yet; %s is", c, c, joinClouds(Implemented))
-	}
-	return nil
-}
-
-func joinClouds(cs []spec.Cloud) string {
-	s := make([]string, len(cs))
-	for i, c := range cs {
-		s[i] = string(c)
-	}
-	return strings.Join(s, ", ")
-}
-
 // Build registers the service and returns the stack outputs every cloud
 // provides: url, cloud, region, zones, image and fleet.
 func Build(ctx *pulumi.Context) (pulumi.Map, error) {
@@ -85,8 +65,14 @@ func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 			return nil, err
 		}
 		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+	case spec.Azure:
+		svc, err := azure.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
 	default:
-		return nil, CheckImplemented(s.Cloud)
+		return nil, fmt.Errorf("stayup:cloud = %q: no component deploys it", s.Cloud)
 	}
 	return pulumi.Map{
 		"url":    url,

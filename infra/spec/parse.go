@@ -29,6 +29,7 @@ var Keys = []string{
 	"tlsCertificate", "domain", "allowedCidrs", "logRetentionDays",
 	"natGateways", "deletionProtection", "sessionManager",
 	"sshFromIap",
+	"sshPublicKey", "encryptionAtHost", "registryId", "tlsIdentity",
 }
 
 // RegionKey is the provider config key that holds each cloud's region.
@@ -151,6 +152,15 @@ func Parse(get Lookup) (Spec, error) {
 	if s.TLSCertificate != "" && s.Cloud == GCP && !gcpCertRE.MatchString(s.TLSCertificate) {
 		p.fail("tlsCertificate", s.TLSCertificate, "must name a Compute Engine SSL certificate (projects/<project>/global/sslCertificates/<name>); or set stayup:domain for a Google-managed one")
 	}
+	s.Azure.TLSIdentity = p.str("tlsIdentity", "")
+	if s.Cloud == Azure && s.TLSCertificate != "" {
+		if !keyVaultSecretRE.MatchString(s.TLSCertificate) {
+			p.fail("tlsCertificate", s.TLSCertificate, "must be a Key Vault secret id (https://<vault>.vault.azure.net/secrets/<name>)")
+		}
+		if !userIdentityRE.MatchString(s.Azure.TLSIdentity) {
+			p.fail("tlsIdentity", s.Azure.TLSIdentity, "must be the resource id of a user-assigned identity that may read the certificate's secret (/subscriptions/.../providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)")
+		}
+	}
 	s.Domain = p.str("domain", "")
 	switch {
 	case s.Domain != "" && !domainRE.MatchString(s.Domain):
@@ -171,6 +181,24 @@ func Parse(get Lookup) (Spec, error) {
 	s.AWS.DeletionProtection = p.boolean("deletionProtection", false)
 	s.AWS.SessionManager = p.boolean("sessionManager", false)
 	s.GCP.SSHFromIAP = p.boolean("sshFromIap", false)
+	s.Azure.SSHPublicKey = p.str("sshPublicKey", "")
+	if s.Azure.SSHPublicKey != "" && !sshKeyRE.MatchString(s.Azure.SSHPublicKey) {
+		p.fail("sshPublicKey", abbreviate(s.Azure.SSHPublicKey), "must be an OpenSSH public key (ssh-rsa or ssh-ed25519 AAAA...)")
+	}
+	s.Azure.EncryptionAtHost = p.boolean("encryptionAtHost", true)
+	s.Azure.RegistryID = p.str("registryId", "")
+	switch {
+	case s.Azure.RegistryID != "" && !registryIDRE.MatchString(s.Azure.RegistryID):
+		p.fail("registryId", s.Azure.RegistryID, "must be a container registry's resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>)")
+	case s.Cloud == Azure && strings.Contains(s.Image, ".azurecr.io/") && s.Azure.RegistryID == "":
+		p.fail("registryId", "", "required when the image lives in Azure Container Registry: the instances get AcrPull on that registry only")
+	}
+	if s.Cloud == Azure && s.IPv6() {
+		p.fail("allowedCidrs", strings.Join(s.AllowedCIDRs, ","), "on azure only IPv4 ranges: the Application Gateway listens on IPv4")
+	}
+	if s.Cloud == Azure && s.Zones > 3 {
+		p.fail("zones", strconv.Itoa(s.Zones), "azure regions have at most 3 availability zones")
+	}
 
 	if len(p.problems) > 0 {
 		return Spec{}, &Error{Problems: p.problems}
@@ -183,11 +211,15 @@ func Parse(get Lookup) (Spec, error) {
 var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 var (
-	regionRE     = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
-	domainRE     = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	gcpProjectRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	gcpCertRE    = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z]([-a-z0-9]*[a-z0-9])?$`)
-	acmARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$`)
+	regionRE         = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
+	domainRE         = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	keyVaultSecretRE = regexp.MustCompile(`^https://[a-z0-9-]{3,24}\.vault\.azure\.net/secrets/[A-Za-z0-9-]+(/[0-9a-f]{32})?$`)
+	userIdentityRE   = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f-]{36}/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$`)
+	registryIDRE     = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f-]{36}/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[A-Za-z0-9]+$`)
+	sshKeyRE         = regexp.MustCompile(`^(ssh-rsa|ssh-ed25519) AAAA[0-9A-Za-z+/]+=*( .*)?$`)
+	gcpProjectRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	gcpCertRE        = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	acmARNRE         = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$`)
 
 	instanceTypeRE = map[Cloud]*regexp.Regexp{
 		AWS:   regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`),
@@ -301,4 +333,12 @@ func (p *parser) cidrs(name string, def []string) []string {
 		p.fail(name, v, "must list at least one CIDR block")
 	}
 	return out
+}
+
+// abbreviate keeps a long value (a key) readable in a message.
+func abbreviate(v string) string {
+	if len(v) > 40 {
+		return v[:37] + "..."
+	}
+	return v
 }

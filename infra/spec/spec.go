@@ -87,8 +87,26 @@ type Spec struct {
 
 	LogRetentionDays int
 
-	AWS AWSOptions
-	GCP GCPOptions
+	AWS   AWSOptions
+	GCP   GCPOptions
+	Azure AzureOptions
+}
+
+// AzureOptions are the keys only the Azure component reads.
+type AzureOptions struct {
+	// SSHPublicKey is the only way into the instances (password logins are
+	// off); `stayup up` generates one on the first deploy when it is unset.
+	SSHPublicKey string
+	// EncryptionAtHost encrypts temp disks and caches on the host too; it
+	// needs the subscription feature Microsoft.Compute/EncryptionAtHost.
+	EncryptionAtHost bool
+	// RegistryID is the resource ID of the Azure Container Registry the
+	// image lives in: the instances get AcrPull on it and nothing wider.
+	RegistryID string
+	// TLSIdentity is a user-assigned identity that may read the Key Vault
+	// secret named by tlsCertificate; Application Gateway reads
+	// certificates only through one.
+	TLSIdentity string
 }
 
 // GCPOptions are the keys only the GCP component reads.

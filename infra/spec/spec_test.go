@@ -28,6 +28,7 @@ func TestParseDefaults(t *testing.T) {
 		InstanceType: "t3.small", CPUTarget: 60,
 		AllowedCIDRs:     []string{"0.0.0.0/0"},
 		LogRetentionDays: 30,
+		Azure:            AzureOptions{EncryptionAtHost: true},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
@@ -95,6 +96,12 @@ func TestParseRejects(t *testing.T) {
 		{"missing region", map[string]string{"stayup:cloud": "aws"}, "aws:region", "required"},
 		{"missing gcp region", map[string]string{"stayup:cloud": "gcp"}, "gcp:region", "required"},
 		{"missing gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1"}, "gcp:project", "required"},
+		{"azure ACR image without registry", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:image": "myreg.azurecr.io/app:v1"}, "stayup:registryId", "required"},
+		{"azure bad ssh key", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:sshPublicKey": "hunter2"}, "stayup:sshPublicKey", "OpenSSH public key"},
+		{"azure four zones", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:zones": "4"}, "stayup:zones", "at most 3"},
+		{"azure IPv6 clients", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:allowedCidrs": "2001:db8::/32"}, "stayup:allowedCidrs", "IPv4"},
+		{"azure certificate not in Key Vault", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:tlsCertificate": "cert.pfx"}, "stayup:tlsCertificate", "Key Vault secret"},
+		{"azure certificate without identity", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:tlsCertificate": "https://myvault.vault.azure.net/secrets/web"}, "stayup:tlsIdentity", "user-assigned identity"},
 		{"bad gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "My Project"}, "gcp:project", "not a project id"},
 		{"gcp certificate not a resource", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:tlsCertificate": "arn:aws:acm:x"}, "stayup:tlsCertificate", "sslCertificates"},
 		{"bad region", awsConfig("aws:region", "EU West"), "aws:region", "not a region"},

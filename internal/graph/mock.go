@@ -123,6 +123,8 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		out, err = m.awsCall(args.Token, in)
 	case "gcp":
 		out, err = m.gcpCall(args.Token, in)
+	case "azure-native":
+		out, err = m.azureCall(args.Token, in)
 	default:
 		err = fmt.Errorf("the plan's mocks do not answer %s", args.Token)
 	}
@@ -140,6 +142,8 @@ func (m *mocks) physical(typ, name string, inputs resource.PropertyMap) (string,
 		return m.awsPhysical(typ, name, inputs)
 	case strings.HasPrefix(typ, "gcp:"):
 		return m.gcpPhysical(typ, name, inputs)
+	case strings.HasPrefix(typ, "azure-native:"):
+		return m.azurePhysical(typ, name, inputs)
 	}
 	return name + "-id", map[string]any{}
 }

@@ -35,9 +35,11 @@ type Result struct {
 	Resources []*graph.Resource `json:"resources"`
 	Outputs   map[string]any    `json:"outputs"`
 	Findings  []Finding         `json:"findings"`
-	Spec      spec.Spec         `json:"-"`
-	Graph     *graph.Graph      `json:"-"`
-	Config    map[string]string `json:"-"`
+	// Notes say where the plan stood in for something only a deployment has.
+	Notes  []string          `json:"-"`
+	Spec   spec.Spec         `json:"-"`
+	Graph  *graph.Graph      `json:"-"`
+	Config map[string]string `json:"-"`
 }
 
 // Source says which configuration to plan: a stack file, or a cloud's
@@ -73,8 +75,13 @@ func (src Source) Config() (stack string, cfg map[string]string, err error) {
 // Run validates the config, then runs the program under mocks. Invalid
 // config returns *spec.Error before anything is registered.
 func Run(stack string, cfg map[string]string) (*Result, error) {
-	if err := infra.CheckImplemented(spec.Cloud(cfg["stayup:cloud"])); err != nil {
-		return nil, err
+	var notes []string
+	if cfg["stayup:cloud"] == string(spec.Azure) && cfg[spec.Key("sshPublicKey")] == "" {
+		// `stayup up` generates the key on the first deploy; a plan shows
+		// the same model with a stand-in.
+		cfg = maps.Clone(cfg)
+		cfg[spec.Key("sshPublicKey")] = PlaceholderSSHKey
+		notes = append(notes, "stayup:sshPublicKey is not set: the plan uses a stand-in key; `stayup up` generates one on the first deploy")
 	}
 	keys := slices.Sorted(maps.Keys(cfg))
 	problems := spec.UnknownKeys(keys)
@@ -95,9 +102,12 @@ func Run(stack string, cfg map[string]string) (*Result, error) {
 	return &Result{
 		Cloud: string(s.Cloud), Stack: stack,
 		Resources: g.Resources, Outputs: g.Outputs, Findings: []Finding{},
-		Spec: s, Graph: g, Config: cfg,
+		Spec: s, Graph: g, Config: cfg, Notes: notes,
 	}, nil
 }
+
+// PlaceholderSSHKey stands in for an Azure stack's SSH key in a plan.
+const PlaceholderSSHKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0YXl1cC1wbGFuLXN0YW5kLWluLWtleS1ub3QtcmVhbA stayup-plan-stand-in"
 
 // cleanRunError strips the multierror framing pulumi.RunErr adds, which
 // reads as noise in a one-line message.

@@ -24,13 +24,19 @@ func (r *Result) Summary() []Line {
 		return awsSummary(r.Graph)
 	case "gcp":
 		return gcpSummary(r.Graph)
+	case "azure":
+		return azureSummary(r.Graph)
 	}
 	return nil
 }
 
 // Print writes the human summary of a plan.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "Plan for stack %s (%s, %s), offline under mocks: nothing was deployed.\n\n", r.Stack, r.Cloud, r.Spec.Region)
+	fmt.Fprintf(w, "Plan for stack %s (%s, %s), offline under mocks: nothing was deployed.\n", r.Stack, r.Cloud, r.Spec.Region)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "Note: %s.\n", n)
+	}
+	fmt.Fprintln(w)
 	for _, l := range r.Summary() {
 		for i, text := range strings.Split(l.Text, "\n") {
 			label := l.Label
@@ -296,4 +302,86 @@ func gcpSummary(g *graph.Graph) []Line {
 		lines = append(lines, Line{"Network", strings.Join(network, "; ")})
 	}
 	return lines
+}
+
+func azureSummary(g *graph.Graph) []Line {
+	var lines []Line
+	num := func(r *graph.Resource, path string) string {
+		if n, ok := r.Int(path); ok {
+			return fmt.Sprint(n)
+		}
+		return "?"
+	}
+	onOff := func(r *graph.Resource, path string) string {
+		if b, ok := r.Bool(path); ok && b {
+			return "on"
+		}
+		return "off"
+	}
+	if vmss := first(g, "azure-native:compute:VirtualMachineScaleSet"); vmss != nil {
+		var zones []string
+		for _, z := range vmss.List("zones") {
+			zones = append(zones, fmt.Sprint(z))
+		}
+		text := fmt.Sprintf("%s instances of %s (%s) over zones %s, zone balance %s",
+			num(vmss, "sku.capacity"), vmss.Str("sku.name"), vmss.Str("orchestrationMode"), strings.Join(zones, ", "), onOff(vmss, "zoneBalance"))
+		if as := first(g, "azure-native:insights:AutoscaleSetting"); as != nil {
+			text += fmt.Sprintf("\nautoscale %s: min %s, max %s", onOff(as, "enabled"),
+				as.Str("profiles.0.capacity.minimum"), as.Str("profiles.0.capacity.maximum"))
+		}
+		vm := "virtualMachineProfile."
+		publicIP := "no public IP"
+		if vmss.Get(vm+"networkProfile.networkInterfaceConfigurations.0.ipConfigurations.0.publicIPAddressConfiguration") != nil {
+			publicIP = "PUBLIC IP"
+		}
+		password := "password login off"
+		if b, _ := vmss.Bool(vm + "osProfile.linuxConfiguration.disablePasswordAuthentication"); !b {
+			password = "PASSWORD LOGIN ON"
+		}
+		text += fmt.Sprintf("\n%s, %s, SSH key only; encryption at host %s, %s", publicIP, password,
+			onOff(vmss, vm+"securityProfile.encryptionAtHost"), vmss.Str(vm+"securityProfile.securityType"))
+		lines = append(lines, Line{"Fleet", text})
+		health := vm + "extensionProfile.extensions.0.settings."
+		lines = append(lines, Line{"Autohealing", fmt.Sprintf("Application Health extension: GET %v every %vs; automatic repairs %s after %s",
+			vmss.Get(health+"requestPath"), vmss.Get(health+"intervalInSeconds"), onOff(vmss, "automaticRepairsPolicy.enabled"),
+			vmss.Str("automaticRepairsPolicy.gracePeriod"))})
+		up := "upgradePolicy.rollingUpgradePolicy."
+		lines = append(lines, Line{"Rollout", fmt.Sprintf("%s upgrades: max surge %s, batch %s%%, unhealthy %s%%, unhealthy upgraded %s%%, roll back on breach %s",
+			vmss.Str("upgradePolicy.mode"), onOff(vmss, up+"maxSurge"), num(vmss, up+"maxBatchInstancePercent"),
+			num(vmss, up+"maxUnhealthyInstancePercent"), num(vmss, up+"maxUnhealthyUpgradedInstancePercent"),
+			onOff(vmss, up+"rollbackFailedInstancesOnPolicyBreach"))})
+	}
+	if gw := first(g, "azure-native:network:ApplicationGateway"); gw != nil {
+		var zones []string
+		for _, z := range gw.List("zones") {
+			zones = append(zones, fmt.Sprint(z))
+		}
+		lines = append(lines, Line{"LB health", fmt.Sprintf("Application Gateway %s in zones %s: GET %s every %ss (timeout %ss), out after %s failures; draining %ss",
+			gw.Str("sku.name"), strings.Join(zones, ", "), gw.Str("probes.0.path"), num(gw, "probes.0.interval"), num(gw, "probes.0.timeout"),
+			num(gw, "probes.0.unhealthyThreshold"), num(gw, "backendHttpSettingsCollection.0.connectionDraining.drainTimeoutInSec"))})
+		var exposure []string
+		if len(gw.List("sslCertificates")) == 0 {
+			exposure = append(exposure, "HTTP only: no stayup:tlsCertificate is set, so traffic is not encrypted")
+		}
+		for _, l := range gw.List("httpListeners") {
+			exposure = append(exposure, fmt.Sprintf("listener %v", graph.Lookup(l, "protocol")))
+		}
+		for _, nsg := range g.ByType("azure-native:network:NetworkSecurityGroup") {
+			for _, r := range nsg.List("securityRules") {
+				exposure = append(exposure, fmt.Sprintf("%s %v: %v", nsg.Name, graph.Lookup(r, "priority"), graph.Lookup(r, "description")))
+			}
+		}
+		lines = append(lines, Line{"Exposure", strings.Join(exposure, "\n")})
+	}
+	if lb := first(g, "azure-native:network:LoadBalancer"); lb != nil && len(lb.List("outboundRules")) > 0 {
+		lines = append(lines, Line{"Network", "egress through outbound rules on a Standard load balancer with a zone-redundant address"})
+	}
+	return lines
+}
+
+func first(g *graph.Graph, typ string) *graph.Resource {
+	if rs := g.ByType(typ); len(rs) > 0 {
+		return rs[0]
+	}
+	return nil
 }

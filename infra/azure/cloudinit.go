@@ -1,0 +1,41 @@
+package azure
+
+import (
+	"bytes"
+	_ "embed"
+	"strings"
+	"text/template"
+
+	"stayup/infra/spec"
+)
+
+//go:embed cloud-init.yaml.tmpl
+var cloudInitTemplate string
+
+var cloudInitTmpl = template.Must(template.New("cloud-init").Option("missingkey=error").Parse(cloudInitTemplate))
+
+// CloudInit renders the cloud-config that runs the service's container.
+func CloudInit(s spec.Spec) (string, error) {
+	data := map[string]any{
+		"Image":           s.Image,
+		"Port":            s.Port,
+		"StopTimeout":     int(spec.ContainerStopTimeout.Seconds()),
+		"UnitStopTimeout": int(spec.SystemdStopTimeout.Seconds()),
+		"Registry":        acrRegistry(s.Image),
+	}
+	var b bytes.Buffer
+	if err := cloudInitTmpl.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// acrRegistry is the registry host of an image in Azure Container
+// Registry, or empty.
+func acrRegistry(image string) string {
+	host, _, ok := strings.Cut(image, "/")
+	if ok && strings.HasSuffix(host, ".azurecr.io") {
+		return host
+	}
+	return ""
+}

@@ -1,0 +1,38 @@
+package azure
+
+import (
+	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// acrPull is the built-in role that may pull images and nothing else.
+const acrPull = "7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a"
+
+// Identity is what the scale set's system-assigned identity may do: pull
+// from the one registry the image lives in, and nothing when the image is
+// public.
+type Identity struct {
+	pulumi.ResourceState
+}
+
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, sc scope, fleet *Fleet, opts ...pulumi.ResourceOption) (*Identity, error) {
+	id := &Identity{}
+	if err := ctx.RegisterComponentResource("stayup:azure:Identity", name, id, opts...); err != nil {
+		return nil, err
+	}
+	if acrRegistry(s.Image) != "" {
+		if _, err := authorization.NewRoleAssignment(ctx, name+"-pull", &authorization.RoleAssignmentArgs{
+			PrincipalId:      fleet.ScaleSet.Identity.Elem().PrincipalId(),
+			PrincipalType:    pulumi.String("ServicePrincipal"),
+			RoleDefinitionId: pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", sc.subscription, acrPull),
+			// The registry itself, not its resource group or the subscription.
+			Scope:       pulumi.String(s.Azure.RegistryID),
+			Description: pulumi.String("stayup instances pull their image"),
+		}, pulumi.Parent(id)); err != nil {
+			return nil, err
+		}
+	}
+	return id, ctx.RegisterResourceOutputs(id, pulumi.Map{})
+}

@@ -1,0 +1,465 @@
+package azure_test
+
+import (
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+
+	"stayup/infra/azure"
+	"stayup/infra/spec"
+	"stayup/internal/graph"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGV4YW1wbGUta2V5LWZvci10ZXN0cy1vbmx5LW5vdC1yZWFs test"
+
+func config(kv ...string) map[string]string {
+	cfg := map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:sshPublicKey": testKey}
+	for i := 0; i+1 < len(kv); i += 2 {
+		cfg[kv[i]] = kv[i+1]
+	}
+	return cfg
+}
+
+func mustSpec(t *testing.T, kv ...string) spec.Spec {
+	t.Helper()
+	s, err := spec.Parse(spec.MapLookup(config(kv...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func plan(t *testing.T, kv ...string) *graph.Graph {
+	t.Helper()
+	s := mustSpec(t, kv...)
+	g, err := graph.Record("stayup", "test", config(kv...), func(ctx *pulumi.Context) (pulumi.Map, error) {
+		svc, err := azure.NewService(ctx, "stayup", s)
+		if err != nil {
+			return nil, err
+		}
+		return pulumi.Map{"url": svc.URL, "fleet": svc.Fleet}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
+	t.Helper()
+	rs := g.ByType(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
+	}
+	return rs[0]
+}
+
+func intAt(t *testing.T, r *graph.Resource, path string) int {
+	t.Helper()
+	n, ok := r.Int(path)
+	if !ok {
+		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
+	}
+	return n
+}
+
+func boolAt(t *testing.T, r *graph.Resource, path string) bool {
+	t.Helper()
+	b, ok := r.Bool(path)
+	if !ok {
+		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
+	}
+	return b
+}
+
+const (
+	vmssType = "azure-native:compute:VirtualMachineScaleSet"
+	gwType   = "azure-native:network:ApplicationGateway"
+	nsgType  = "azure-native:network:NetworkSecurityGroup"
+	vm       = "virtualMachineProfile."
+)
+
+func asStrings(l []any) []string {
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = fmt.Sprint(v)
+	}
+	return out
+}
+
+func TestScaleSetSpreadsOverZonesAndOwnsNoCapacity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kv    []string
+		zones []string
+	}{{nil, []string{"1", "2", "3"}}, {[]string{"stayup:zones", "2"}, []string{"1", "2"}}} {
+		g := plan(t, tc.kv...)
+		vmss := only(t, g, vmssType)
+		if got := asStrings(vmss.List("zones")); !slices.Equal(got, tc.zones) {
+			t.Errorf("%v: zones = %v, want %v", tc.kv, got, tc.zones)
+		}
+		if !boolAt(t, vmss, "zoneBalance") || boolAt(t, vmss, "overprovision") || vmss.Str("orchestrationMode") != "Uniform" {
+			t.Errorf("zoneBalance/overprovision/mode = %v/%v/%v", vmss.Get("zoneBalance"), vmss.Get("overprovision"), vmss.Get("orchestrationMode"))
+		}
+		gw := only(t, g, gwType)
+		if got := asStrings(gw.List("zones")); !slices.Equal(got, tc.zones) {
+			t.Errorf("gateway zones = %v, want %v (zone-redundant)", got, tc.zones)
+		}
+	}
+	g := plan(t, "stayup:minSize", "2", "stayup:desiredSize", "4", "stayup:maxSize", "6")
+	vmss := only(t, g, vmssType)
+	if got := intAt(t, vmss, "sku.capacity"); got != 4 {
+		t.Errorf("initial capacity = %d, want desiredSize 4", got)
+	}
+	if !slices.Contains(vmss.IgnoreChanges, "sku.capacity") {
+		t.Errorf("ignoreChanges = %v: an up would reset autoscale's capacity", vmss.IgnoreChanges)
+	}
+	as := only(t, g, "azure-native:insights:AutoscaleSetting")
+	if !boolAt(t, as, "enabled") || as.Str("profiles.0.capacity.minimum") != "2" || as.Str("profiles.0.capacity.maximum") != "6" {
+		t.Errorf("autoscale = %v", as.Inputs)
+	}
+	if g.Ref(as.Str("targetResourceUri")) != vmss {
+		t.Error("autoscale does not target the scale set")
+	}
+}
+
+func TestRollingUpgradeAndRepairs(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	vmss := only(t, g, vmssType)
+	if got := vmss.Str("upgradePolicy.mode"); got != "Rolling" {
+		t.Fatalf("upgrade mode = %q, want Rolling", got)
+	}
+	up := "upgradePolicy.rollingUpgradePolicy."
+	if !boolAt(t, vmss, up+"maxSurge") || !boolAt(t, vmss, up+"rollbackFailedInstancesOnPolicyBreach") {
+		t.Error("maxSurge or rollback on breach is off")
+	}
+	// For a fleet of three: one instance per batch, one unrelated unhealthy
+	// instance tolerated (the 20% default would abort on it).
+	if got := intAt(t, vmss, up+"maxBatchInstancePercent"); got*3 > 100+2 || got*3 < 100 {
+		t.Errorf("batch = %d%%, want one instance of three", got)
+	}
+	if got := intAt(t, vmss, up+"maxUnhealthyInstancePercent"); got*3 < 100 {
+		t.Errorf("maxUnhealthyInstancePercent = %d: one unhealthy instance of three would abort the rollout", got)
+	}
+	if !boolAt(t, vmss, "automaticRepairsPolicy.enabled") || vmss.Str("automaticRepairsPolicy.gracePeriod") != "PT10M" {
+		t.Errorf("repairs = %v, want on after 10 minutes", vmss.Get("automaticRepairsPolicy"))
+	}
+	ext := vmss.List(vm + "extensionProfile.extensions")
+	if len(ext) != 1 || graph.Lookup(ext[0], "type") != "ApplicationHealthLinux" {
+		t.Fatalf("extensions = %v, want the Application Health extension inline", ext)
+	}
+	if path := graph.Lookup(ext[0], "settings.requestPath"); path != "/" {
+		t.Errorf("health extension checks %v", path)
+	}
+	h := plan(t, "stayup:healthPath", "/healthz", "stayup:readyPath", "/readyz")
+	v := only(t, h, vmssType)
+	if got := graph.Lookup(v.List(vm + "extensionProfile.extensions")[0], "settings.requestPath"); got != "/healthz" {
+		t.Errorf("health extension checks %v, want healthPath", got)
+	}
+	if got := only(t, h, gwType).Str("probes.0.path"); got != "/readyz" {
+		t.Errorf("gateway probe checks %q, want readyPath", got)
+	}
+}
+
+func TestHostHardening(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	vmss := only(t, g, vmssType)
+	if !boolAt(t, vmss, vm+"osProfile.linuxConfiguration.disablePasswordAuthentication") {
+		t.Error("password authentication is on")
+	}
+	if vmss.Get(vm+"osProfile.adminPassword") != nil {
+		t.Error("an admin password is set")
+	}
+	keys := vmss.List(vm + "osProfile.linuxConfiguration.ssh.publicKeys")
+	if len(keys) != 1 || graph.Lookup(keys[0], "keyData") != testKey {
+		t.Errorf("SSH keys = %v, want the configured one", keys)
+	}
+	for _, nic := range vmss.List(vm + "networkProfile.networkInterfaceConfigurations") {
+		for _, ip := range graph.Lookup(nic, "ipConfigurations").([]any) {
+			if graph.Lookup(ip, "publicIPAddressConfiguration") != nil {
+				t.Errorf("instances get a public IP: %v", ip)
+			}
+		}
+	}
+	if !boolAt(t, vmss, vm+"securityProfile.encryptionAtHost") {
+		t.Error("encryption at host is off by default")
+	}
+	if off := only(t, plan(t, "stayup:encryptionAtHost", "false"), vmssType); boolAt(t, off, vm+"securityProfile.encryptionAtHost") {
+		t.Error("stayup:encryptionAtHost=false does not turn it off")
+	}
+	if vmss.Str("identity.type") != "SystemAssigned" {
+		t.Errorf("identity = %v, want system-assigned", vmss.Get("identity"))
+	}
+	data, err := base64.StdEncoding.DecodeString(vmss.Str(vm + "osProfile.customData"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := azure.CloudInit(mustSpec(t))
+	if string(data) != want {
+		t.Error("custom data differs from CloudInit()")
+	}
+}
+
+// rules returns an NSG's rules by priority.
+func rules(t *testing.T, g *graph.Graph, suffix string) []map[string]any {
+	t.Helper()
+	for _, nsg := range g.ByType(nsgType) {
+		if !strings.HasSuffix(nsg.Name, suffix) {
+			continue
+		}
+		var out []map[string]any
+		prev := -1
+		for _, r := range nsg.List("securityRules") {
+			m := r.(map[string]any)
+			if m["description"] == "" || m["description"] == nil {
+				t.Errorf("%s rule %v has no description", nsg.Name, m["name"])
+			}
+			p := int(m["priority"].(float64))
+			if p <= prev {
+				t.Errorf("%s rules out of priority order at %v", nsg.Name, m["name"])
+			}
+			prev = p
+			out = append(out, m)
+		}
+		return out
+	}
+	t.Fatalf("no NSG named *%s", suffix)
+	return nil
+}
+
+func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:allowedCidrs", "203.0.113.0/24,198.51.100.0/24")
+	fleet := rules(t, g, "-fleet")
+	if len(fleet) != 2 {
+		t.Fatalf("fleet rules = %v, want app-from-gateway then deny-all", fleet)
+	}
+	if fleet[0]["access"] != "Allow" || fleet[0]["sourceAddressPrefix"] != "10.20.0.0/24" || fleet[0]["destinationPortRange"] != "8080" {
+		t.Errorf("fleet allow rule = %v, want 8080 from the gateway subnet only", fleet[0])
+	}
+	last := fleet[len(fleet)-1]
+	if last["access"] != "Deny" || last["sourceAddressPrefix"] != "*" || last["priority"].(float64) != 4096 {
+		t.Errorf("fleet's last rule = %v, want deny all at 4096", last)
+	}
+	gateway := rules(t, g, "-gateway")
+	var clients []string
+	for _, r := range gateway {
+		if r["access"] != "Allow" {
+			continue
+		}
+		src := fmt.Sprint(r["sourceAddressPrefix"])
+		ports := fmt.Sprint(r["destinationPortRange"], r["destinationPortRanges"])
+		for _, bad := range []string{"22", "3389"} {
+			if strings.Contains(" "+strings.Trim(ports, "[]<nil>")+" ", " "+bad+" ") {
+				t.Errorf("gateway admits port %s: %v", bad, r)
+			}
+		}
+		switch src {
+		case "GatewayManager", "AzureLoadBalancer":
+		default:
+			clients = append(clients, src)
+		}
+	}
+	if !slices.Equal(clients, []string{"203.0.113.0/24", "198.51.100.0/24"}) {
+		t.Errorf("gateway admits clients %v, want the allowed CIDRs", clients)
+	}
+	if gateway[len(gateway)-1]["access"] != "Deny" {
+		t.Error("gateway NSG does not end with deny-all")
+	}
+	for _, sn := range g.ByType("azure-native:network:Subnet") {
+		if g.Ref(sn.Str("networkSecurityGroup.id")) == nil {
+			t.Errorf("subnet %s has no NSG", sn.Name)
+		}
+	}
+}
+
+func TestGatewayProbesReadinessAndDrains(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	gw := only(t, g, gwType)
+	if gw.Str("sku.tier") != "Standard_v2" || intAt(t, gw, "autoscaleConfiguration.minCapacity") < 2 {
+		t.Errorf("gateway sku/autoscale = %v/%v", gw.Get("sku"), gw.Get("autoscaleConfiguration"))
+	}
+	if interval, bad := intAt(t, gw, "probes.0.interval"), intAt(t, gw, "probes.0.unhealthyThreshold"); interval*bad > 15 {
+		t.Errorf("an unready instance stays in rotation %d s", interval*bad)
+	}
+	settings := "backendHttpSettingsCollection.0."
+	if !boolAt(t, gw, settings+"connectionDraining.enabled") || intAt(t, gw, settings+"connectionDraining.drainTimeoutInSec") != 30 {
+		t.Errorf("connection draining = %v", gw.Get(settings+"connectionDraining"))
+	}
+	if !strings.HasSuffix(gw.Str(settings+"probe.id"), "/applicationGateways/stayup-gateway/probes/ready") {
+		t.Errorf("backend settings use probe %q", gw.Str(settings+"probe.id"))
+	}
+	vmss := only(t, g, vmssType)
+	ip := vm + "networkProfile.networkInterfaceConfigurations.0.ipConfigurations.0."
+	pools := vmss.List(ip + "applicationGatewayBackendAddressPools")
+	if len(pools) != 1 || !strings.HasSuffix(fmt.Sprint(graph.Lookup(pools[0], "id")), "/applicationGateways/stayup-gateway/backendAddressPools/fleet") {
+		t.Errorf("instances join %v, want the gateway's pool", pools)
+	}
+	egress := vmss.List(ip + "loadBalancerBackendAddressPools")
+	if len(egress) != 1 || !strings.HasSuffix(fmt.Sprint(graph.Lookup(egress[0], "id")), "/loadBalancers/stayup-egress/backendAddressPools/fleet") {
+		t.Errorf("instances' egress pools = %v", egress)
+	}
+	lb := only(t, g, "azure-native:network:LoadBalancer")
+	if len(lb.List("loadBalancingRules")) > 0 || len(lb.List("inboundNatRules")) > 0 || len(lb.List("outboundRules")) != 1 {
+		t.Errorf("egress load balancer rules = %v / %v / %v, want outbound only", lb.Get("loadBalancingRules"), lb.Get("inboundNatRules"), lb.Get("outboundRules"))
+	}
+	pip := g.Ref(lb.Str("frontendIPConfigurations.0.publicIPAddress.id"))
+	if pip == nil || len(pip.List("zones")) != 3 {
+		t.Errorf("egress address %v is not zone-redundant", lb.Get("frontendIPConfigurations"))
+	}
+	if g.Outputs["url"] == nil || !strings.HasPrefix(g.Outputs["url"].(string), "http://20.") {
+		t.Errorf("url = %v", g.Outputs["url"])
+	}
+}
+
+func TestHTTPSWithAKeyVaultCertificate(t *testing.T) {
+	t.Parallel()
+	identity := "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/certs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gateway"
+	g := plan(t, "stayup:tlsCertificate", "https://stayupvault.vault.azure.net/secrets/web", "stayup:tlsIdentity", identity)
+	gw := only(t, g, gwType)
+	if got := gw.Str("sslPolicy.policyName"); got != "AppGwSslPolicy20220101S" {
+		t.Errorf("TLS policy = %q", got)
+	}
+	if asStrings(gw.List("identity.userAssignedIdentities"))[0] != identity {
+		t.Errorf("gateway identity = %v", gw.Get("identity"))
+	}
+	var redirect, serveHTTPS bool
+	for _, r := range gw.List("requestRoutingRules") {
+		listener := fmt.Sprint(graph.Lookup(r, "httpListener.id"))
+		switch {
+		case strings.HasSuffix(listener, "/httpListeners/http") && graph.Lookup(r, "redirectConfiguration") != nil:
+			redirect = true
+		case strings.HasSuffix(listener, "/httpListeners/https") && graph.Lookup(r, "backendAddressPool") != nil:
+			serveHTTPS = true
+		}
+	}
+	if !redirect || !serveHTTPS {
+		t.Errorf("routing: HTTP redirects %v, HTTPS serves %v; want both", redirect, serveHTTPS)
+	}
+	var ports []string
+	for _, r := range rules(t, g, "-gateway") {
+		if strings.HasPrefix(fmt.Sprint(r["name"]), "clients") {
+			ports = asStrings(r["destinationPortRanges"].([]any))
+		}
+	}
+	if !slices.Equal(ports, []string{"80", "443"}) {
+		t.Errorf("clients admitted on %v, want 80 and 443", ports)
+	}
+}
+
+func TestIdentityHoldsOnlyAcrPullOnItsRegistry(t *testing.T) {
+	t.Parallel()
+	if n := len(plan(t).ByType("azure-native:authorization:RoleAssignment")); n != 0 {
+		t.Errorf("a public image gets %d role assignments, want none", n)
+	}
+	registry := "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"
+	g := plan(t, "stayup:image", "stayupacr.azurecr.io/web:v2", "stayup:registryId", registry)
+	ra := only(t, g, "azure-native:authorization:RoleAssignment")
+	if ra.Str("scope") != registry {
+		t.Errorf("role scope = %q, want the registry only", ra.Str("scope"))
+	}
+	if !strings.HasSuffix(ra.Str("roleDefinitionId"), "/roleDefinitions/7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a") {
+		t.Errorf("role = %q, want AcrPull", ra.Str("roleDefinitionId"))
+	}
+	vmss := only(t, g, vmssType)
+	if ra.Str("principalId") != graph.Lookup(vmss.Outputs["identity"], "principalId") {
+		t.Error("the role goes to someone other than the scale set's identity")
+	}
+}
+
+func cloudInitCases() map[string][]string {
+	return map[string][]string{
+		"cloud-init.yaml":     nil,
+		"cloud-init-acr.yaml": {"stayup:image", "stayupacr.azurecr.io/web:v2", "stayup:registryId", "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"},
+	}
+}
+
+func TestCloudInitGolden(t *testing.T) {
+	t.Parallel()
+	for name, kv := range cloudInitCases() {
+		got, err := azure.CloudInit(mustSpec(t, kv...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./infra/azure -update to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("%s is stale: run go test ./infra/azure -update and review the diff", path)
+		}
+	}
+}
+
+func TestCloudInitIsValid(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"cloud-init", "shellcheck"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed; .ci/run installs it", tool)
+			}
+			t.Skipf("%s is not installed (apt-get install %s)", tool, tool)
+		}
+	}
+	dir := t.TempDir()
+	for name, kv := range cloudInitCases() {
+		doc, err := azure.CloudInit(mustSpec(t, kv...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cloud-init", "schema", "--config-file", path).CombinedOutput(); err != nil {
+			t.Errorf("cloud-init schema %s: %v\n%s", name, err, out)
+		}
+		var parsed struct {
+			WriteFiles []struct {
+				Path    string `yaml:"path"`
+				Content string `yaml:"content"`
+			} `yaml:"write_files"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
+			t.Fatal(err)
+		}
+		var scripts int
+		for _, f := range parsed.WriteFiles {
+			if !strings.HasPrefix(f.Content, "#!") {
+				continue
+			}
+			scripts++
+			script := filepath.Join(dir, name+filepath.Base(f.Path))
+			if err := os.WriteFile(script, []byte(f.Content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("shellcheck", "--severity=style", script).CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s in %s: %v\n%s", f.Path, name, err, out)
+			}
+		}
+		if scripts == 0 {
+			t.Errorf("%s writes no script to lint", name)
+		}
+	}
+}
