@@ -103,7 +103,9 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 					Caching:      compute.CachingTypesReadWrite,
 					DiskSizeGB:   pulumi.Int(30),
 					ManagedDisk: &compute.VirtualMachineScaleSetManagedDiskParametersArgs{
-						StorageAccountType: pulumi.String("StandardSSD_ZRS"),
+						// Locally redundant: a lost instance is replaced,
+						// never moved, so zone-redundant disks add nothing.
+						StorageAccountType: pulumi.String("StandardSSD_LRS"),
 					},
 				},
 			},
@@ -131,6 +133,16 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 					VTpmEnabled:       pulumi.Bool(true),
 				},
 			},
+			// Deletion (a rollout's old instance, a repair, a scale-in)
+			// waits until the instance approves its Terminate event, up to
+			// 5 minutes: cloud-init's watcher stops the container first,
+			// so the app drains while the gateway takes it out of rotation.
+			ScheduledEventsProfile: &compute.ScheduledEventsProfileArgs{
+				TerminateNotificationProfile: &compute.TerminateNotificationProfileArgs{
+					Enable:           pulumi.Bool(true),
+					NotBeforeTimeout: pulumi.String("PT5M"),
+				},
+			},
 			DiagnosticsProfile: &compute.DiagnosticsProfileArgs{
 				BootDiagnostics: &compute.BootDiagnosticsArgs{Enabled: pulumi.Bool(true)},
 			},
@@ -154,10 +166,14 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 					// The Application Health extension reports liveness from
 					// inside the VM: what rolling upgrades wait for and
 					// automatic repairs act on.
-					Name:                    pulumi.String("health"),
-					Publisher:               pulumi.String("Microsoft.ManagedServices"),
-					Type:                    pulumi.String("ApplicationHealthLinux"),
-					TypeHandlerVersion:      pulumi.String("2.0"),
+					Name:      pulumi.String("health"),
+					Publisher: pulumi.String("Microsoft.ManagedServices"),
+					Type:      pulumi.String("ApplicationHealthLinux"),
+					// Binary health (1.0): a 2xx is Healthy, anything else
+					// Unhealthy. Rich health (2.0) would call a plain 200
+					// without its JSON body Unknown, and repairs replace
+					// Unknown instances too.
+					TypeHandlerVersion:      pulumi.String("1.0"),
 					AutoUpgradeMinorVersion: pulumi.Bool(true),
 					Settings: pulumi.Map{
 						"protocol":          pulumi.String("http"),
@@ -165,7 +181,6 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 						"requestPath":       pulumi.String(s.HealthPath),
 						"intervalInSeconds": pulumi.Int(5),
 						"numberOfProbes":    pulumi.Int(2),
-						"gracePeriod":       pulumi.Int(int(spec.BootGrace.Seconds())),
 					},
 				}},
 			},

@@ -54,8 +54,8 @@ func newGateway(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones [
 		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard"), Tier: pulumi.String("Regional")},
 		PublicIPAllocationMethod: pulumi.String("Static"),
 		PublicIPAddressVersion:   pulumi.String("IPv4"),
-		// Zone-redundant, like the gateway in front of it.
-		Zones: pulumi.ToStringArray(zones),
+		// Zone-redundant: every zone of the region, whatever the gateway uses.
+		Zones: pulumi.ToStringArray([]string{"1", "2", "3"}),
 		Tags:  tags(ctx),
 	}, parent)
 	if err != nil {
@@ -139,7 +139,7 @@ func newGateway(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones [
 		}
 	}
 	scheme := "http"
-	if s.HTTPS() {
+	if s.TLSCertificate != "" {
 		scheme = "https"
 		// Application Gateway reads Key Vault certificates only through a
 		// user-assigned identity.

@@ -176,7 +176,7 @@ func gatewayRules(s spec.Spec) network.SecurityRuleTypeArray {
 		rule("azure-load-balancer", "Azure's load balancer probes of the gateway (required)", 110, "Allow", "*", "AzureLoadBalancer", "*"),
 	}
 	ports := []string{"80"}
-	if s.HTTPS() {
+	if s.TLSCertificate != "" {
 		ports = append(ports, "443")
 	}
 	for i, cidr := range s.AllowedCIDRs {

@@ -78,7 +78,7 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	if _, err := newIdentity(ctx, name+"-instance", s, sc, fleet, parent); err != nil {
+	if _, err := newIdentity(ctx, name+"-instance", s, fleet, parent); err != nil {
 		return nil, err
 	}
 

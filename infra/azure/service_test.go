@@ -114,7 +114,12 @@ func TestScaleSetSpreadsOverZonesAndOwnsNoCapacity(t *testing.T) {
 		}
 		gw := only(t, g, gwType)
 		if got := asStrings(gw.List("zones")); !slices.Equal(got, tc.zones) {
-			t.Errorf("gateway zones = %v, want %v (zone-redundant)", got, tc.zones)
+			t.Errorf("gateway zones = %v, want %v", got, tc.zones)
+		}
+		for _, pip := range g.ByType("azure-native:network:PublicIPAddress") {
+			if got := asStrings(pip.List("zones")); !slices.Equal(got, []string{"1", "2", "3"}) {
+				t.Errorf("public IP %s zones = %v, want all three (zone-redundant)", pip.Name, got)
+			}
 		}
 	}
 	g := plan(t, "stayup:minSize", "2", "stayup:desiredSize", "4", "stayup:maxSize", "6")
@@ -162,6 +167,22 @@ func TestRollingUpgradeAndRepairs(t *testing.T) {
 	}
 	if path := graph.Lookup(ext[0], "settings.requestPath"); path != "/" {
 		t.Errorf("health extension checks %v", path)
+	}
+	// Binary health: rich health (2.0) calls a plain 200 Unknown, and
+	// repairs would replace every instance.
+	for key, want := range map[string]any{"typeHandlerVersion": "1.0", "publisher": "Microsoft.ManagedServices", "settings.protocol": "http", "settings.port": 8080.0} {
+		if got := graph.Lookup(ext[0], key); got != want {
+			t.Errorf("health extension %s = %v, want %v", key, got, want)
+		}
+	}
+	if got := intAt(t, vmss, up+"maxUnhealthyUpgradedInstancePercent"); got != 0 {
+		t.Errorf("maxUnhealthyUpgradedInstancePercent = %d, want 0: a new image that fails stops the rollout", got)
+	}
+	if vmss.Str("automaticRepairsPolicy.repairAction") != "Replace" {
+		t.Errorf("repair action = %q", vmss.Str("automaticRepairsPolicy.repairAction"))
+	}
+	if !boolAt(t, vmss, vm+"scheduledEventsProfile.terminateNotificationProfile.enable") {
+		t.Error("no terminate notification: deleted instances are cut off without draining")
 	}
 	h := plan(t, "stayup:healthPath", "/healthz", "stayup:readyPath", "/readyz")
 	v := only(t, h, vmssType)
@@ -278,6 +299,16 @@ func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
 	}
 	if gateway[len(gateway)-1]["access"] != "Deny" {
 		t.Error("gateway NSG does not end with deny-all")
+	}
+	// Application Gateway v2 does not provision without these two.
+	required := map[string]string{"GatewayManager": "65200-65535", "AzureLoadBalancer": "*"}
+	for _, r := range gateway {
+		if ports, ok := required[fmt.Sprint(r["sourceAddressPrefix"])]; ok && r["access"] == "Allow" && r["destinationPortRange"] == ports {
+			delete(required, fmt.Sprint(r["sourceAddressPrefix"]))
+		}
+	}
+	if len(required) > 0 {
+		t.Errorf("gateway NSG lacks the rules Application Gateway v2 requires: %v", required)
 	}
 	for _, sn := range g.ByType("azure-native:network:Subnet") {
 		if g.Ref(sn.Str("networkSecurityGroup.id")) == nil {
@@ -461,5 +492,27 @@ func TestCloudInitIsValid(t *testing.T) {
 		if scripts == 0 {
 			t.Errorf("%s writes no script to lint", name)
 		}
+	}
+}
+
+func TestCloudInitDrainsAndPassesTheZone(t *testing.T) {
+	t.Parallel()
+	doc, err := azure.CloudInit(mustSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, unit := int(spec.ContainerStopTimeout.Seconds()), int(spec.SystemdStopTimeout.Seconds())
+	for _, want := range []string{
+		fmt.Sprintf("--stop-timeout %d", stop), fmt.Sprintf("docker stop --time %d", stop), fmt.Sprintf("TimeoutStopSec=%d", unit),
+		`echo "ZONE=$(imds location)-$(imds zone)"`, "--env-file /etc/stayup/env", "Restart=always",
+		// The terminate watcher stops the container before approving.
+		"systemctl stop stayup.service", `StartRequests`, "enable, --now, stayup-terminate.service",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("cloud-init lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(doc, "systemctl stop stayup.service"), strings.Index(doc, "--request POST"); i < 0 || j < i {
+		t.Error("the Terminate event is approved before the container is stopped")
 	}
 }

@@ -9,9 +9,15 @@ import (
 	"stayup/infra/spec"
 )
 
-// osImage is Container-Optimized OS: a read-only, minimal host with the
-// container runtime built in, updated by Google.
-const osImage = "projects/cos-cloud/global/images/family/cos-stable"
+// osFamily is Container-Optimized OS: a read-only, minimal host with the
+// container runtime built in, updated by Google. The family's current image
+// is read at deploy time and written into the template, so a new COS
+// release reaches the fleet through a rolling update, not one healed
+// instance at a time.
+const (
+	osProject = "cos-cloud"
+	osFamily  = "cos-stable"
+)
 
 // namedPort is the name the backend service uses for the app port.
 const namedPort = "http"
@@ -50,6 +56,10 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 	if err != nil {
 		return nil, fmt.Errorf("render cloud-init: %w", err)
 	}
+	osImage, err := compute.LookupImage(ctx, &compute.LookupImageArgs{Project: pulumi.StringRef(osProject), Family: pulumi.StringRef(osFamily)}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("look up the %s image family in %s: %w", osFamily, osProject, err)
+	}
 
 	f.Template, err = compute.NewInstanceTemplate(ctx, name, &compute.InstanceTemplateArgs{
 		// No name: Pulumi names each template, so a change creates the new
@@ -60,7 +70,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		Disks: compute.InstanceTemplateDiskArray{&compute.InstanceTemplateDiskArgs{
 			Boot:        pulumi.Bool(true),
 			AutoDelete:  pulumi.Bool(true),
-			SourceImage: pulumi.String(osImage),
+			SourceImage: pulumi.String(osImage.SelfLink),
 			DiskType:    pulumi.String("pd-balanced"),
 			// 20 GB holds the OS and a few image versions. Compute Engine
 			// encrypts every disk at rest.
@@ -141,7 +151,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		Project:          pulumi.String(s.Project),
 		Region:           pulumi.String(s.Region),
 		Description:      pulumi.String("stayup instances, spread evenly over the zones"),
-		BaseInstanceName: pulumi.String("stayup-" + labelValue(ctx.Stack())),
+		BaseInstanceName: pulumi.String(resourceName("stayup-"+ctx.Stack(), 50)),
 		// EVEN: the group keeps the zones balanced, so a zone's loss takes
 		// at most a zone's share of the capacity.
 		DistributionPolicyZones:       pulumi.ToStringArray(zones),
@@ -182,7 +192,10 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		// the old template is deleted only when nothing uses it.
 		WaitForInstances:       pulumi.Bool(true),
 		WaitForInstancesStatus: pulumi.String("UPDATED"),
-	}, parent)
+	}, parent,
+		// A roll of 9 instances in waves of one per zone (boot, health,
+		// min ready) takes well over the provider's default wait.
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "30m"}))
 	if err != nil {
 		return nil, err
 	}

@@ -69,14 +69,7 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.R
 
 // accountID is the service account's id: 6-30 characters, per stack.
 func accountID(ctx *pulumi.Context) string {
-	id := "stayup-" + labelValue(ctx.Stack())
-	if len(id) > 30 {
-		id = id[:30]
-	}
-	for len(id) < 6 {
-		id += "x"
-	}
-	return id
+	return resourceName("stayup-"+ctx.Stack(), 30)
 }
 
 var roleSuffixRE = regexp.MustCompile(`[^a-z0-9]+`)

@@ -109,5 +109,26 @@ func labelValue(v string) string {
 
 // networkTag marks the fleet's instances: firewall rules target it.
 func networkTag(ctx *pulumi.Context) string {
-	return "stayup-" + labelValue(ctx.Stack())
+	return resourceName("stayup-"+ctx.Stack(), 63)
+}
+
+// resourceName fits a name to what GCP requires of service account ids,
+// network tags and instance names: [a-z]([-a-z0-9]*[a-z0-9]), at most max
+// characters. Stack names may hold "_" and ".", which it turns into "-".
+func resourceName(name string, max int) string {
+	out := []byte(strings.ToLower(name))
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			out[i] = '-'
+		}
+	}
+	s := string(out)
+	if len(s) > max {
+		s = s[:max]
+	}
+	s = strings.TrimRight(s, "-")
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "s" + s
+	}
+	return s
 }

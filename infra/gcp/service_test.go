@@ -483,3 +483,79 @@ func TestCloudInitIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestPortsLineUpFromCheckToGroup(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:port", "9000")
+	mig := only(t, g, migType)
+	named := mig.List("namedPorts")
+	if len(named) != 1 || graph.Lookup(named[0], "port") != 9000.0 {
+		t.Fatalf("named ports = %v, want one on 9000", named)
+	}
+	name := graph.Lookup(named[0], "name")
+	be := only(t, g, "gcp:compute/backendService:BackendService")
+	if be.Get("portName") != name {
+		t.Errorf("backend port name %v, group's %v", be.Get("portName"), name)
+	}
+	readiness := g.Ref(be.Str("healthChecks"))
+	if readiness.Str("httpHealthCheck.portSpecification") != "USE_NAMED_PORT" || readiness.Get("httpHealthCheck.portName") != name {
+		t.Errorf("readiness check port = %v", readiness.Get("httpHealthCheck"))
+	}
+	liveness := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
+	if got := intAt(t, liveness, "httpHealthCheck.port"); got != 9000 {
+		t.Errorf("liveness checks port %d, want 9000", got)
+	}
+	for _, fw := range g.ByType(firewallType) {
+		if strings.HasSuffix(fw.Name, "-lb-to-app") {
+			if ports := graph.Lookup(fw.List("allows")[0], "ports"); fmt.Sprint(ports) != "[9000]" {
+				t.Errorf("firewall opens %v, want 9000", ports)
+			}
+		}
+	}
+}
+
+func TestTemplateRunsAPinnedCOSImage(t *testing.T) {
+	t.Parallel()
+	tmpl := only(t, plan(t), templateType)
+	image := tmpl.Str("disks.0.sourceImage")
+	if !strings.Contains(image, "/projects/cos-cloud/global/images/cos-stable-") {
+		t.Errorf("boot image = %q, want a Container-Optimized OS image resolved at deploy time (not the family)", image)
+	}
+	for _, key := range []string{"name", "namePrefix"} {
+		if v := tmpl.Get(key); v != nil {
+			t.Errorf("template %s = %v: Pulumi must name it so a change can replace it while in use", key, v)
+		}
+	}
+}
+
+func TestFirewallRulesAreIngressAndLogged(t *testing.T) {
+	t.Parallel()
+	for _, fw := range plan(t).ByType(firewallType) {
+		if fw.Str("direction") != "INGRESS" {
+			t.Errorf("%s direction = %q", fw.Name, fw.Str("direction"))
+		}
+		if fw.Str("logConfig.metadata") != "INCLUDE_ALL_METADATA" {
+			t.Errorf("%s does not log with metadata: %v", fw.Name, fw.Get("logConfig"))
+		}
+	}
+}
+
+func TestCloudInitDrainsAndPassesTheZone(t *testing.T) {
+	t.Parallel()
+	doc, err := gcp.CloudInit(mustSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, unit := int(spec.ContainerStopTimeout.Seconds()), int(spec.SystemdStopTimeout.Seconds())
+	if !(spec.AppDrain < spec.ContainerStopTimeout && spec.ContainerStopTimeout < spec.SystemdStopTimeout) {
+		t.Fatal("drain chain out of order")
+	}
+	for _, want := range []string{
+		fmt.Sprintf("--stop-timeout %d", stop), fmt.Sprintf("docker stop --time %d", stop), fmt.Sprintf("TimeoutStopSec=%d", unit),
+		`echo "ZONE=${zone##*/}"`, "--env-file /etc/stayup/env", "Restart=always",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("cloud-init lacks %q", want)
+		}
+	}
+}

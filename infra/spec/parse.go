@@ -167,6 +167,8 @@ func Parse(get Lookup) (Spec, error) {
 		p.fail("domain", s.Domain, "is not a DNS name (for example app.example.com)")
 	case s.Domain != "" && s.Cloud == AWS && s.TLSCertificate == "":
 		p.fail("domain", s.Domain, "on aws also needs stayup:tlsCertificate: the ARN of an ACM certificate for this name")
+	case s.Domain != "" && s.Cloud == Azure && s.TLSCertificate == "":
+		p.fail("domain", s.Domain, "on azure also needs stayup:tlsCertificate: the Key Vault secret id of a certificate for this name")
 	}
 	s.AllowedCIDRs = p.cidrs("allowedCidrs", []string{DefaultAllowedCIDR})
 	s.LogRetentionDays = p.oneOf("logRetentionDays", DefaultLogRetentionDays, logRetentionDays)
@@ -192,6 +194,9 @@ func Parse(get Lookup) (Spec, error) {
 		p.fail("registryId", s.Azure.RegistryID, "must be a container registry's resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>)")
 	case s.Cloud == Azure && strings.Contains(s.Image, ".azurecr.io/") && s.Azure.RegistryID == "":
 		p.fail("registryId", "", "required when the image lives in Azure Container Registry: the instances get AcrPull on that registry only")
+	case s.Cloud == Azure && strings.Contains(s.Image, ".azurecr.io/") &&
+		!strings.EqualFold(s.Image[:strings.Index(s.Image, ".azurecr.io/")], s.Azure.RegistryID[strings.LastIndex(s.Azure.RegistryID, "/")+1:]):
+		p.fail("registryId", s.Azure.RegistryID, "names another registry than the image's: the instances could not pull it")
 	}
 	if s.Cloud == Azure && s.IPv6() {
 		p.fail("allowedCidrs", strings.Join(s.AllowedCIDRs, ","), "on azure only IPv4 ranges: the Application Gateway listens on IPv4")

@@ -97,6 +97,8 @@ func TestParseRejects(t *testing.T) {
 		{"missing gcp region", map[string]string{"stayup:cloud": "gcp"}, "gcp:region", "required"},
 		{"missing gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1"}, "gcp:project", "required"},
 		{"azure ACR image without registry", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:image": "myreg.azurecr.io/app:v1"}, "stayup:registryId", "required"},
+		{"azure domain without certificate", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:domain": "app.example.com"}, "stayup:domain", "tlsCertificate"},
+		{"azure registry of another image", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:image": "myreg.azurecr.io/app:v1", "stayup:registryId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/x/providers/Microsoft.ContainerRegistry/registries/otherreg"}, "stayup:registryId", "another registry"},
 		{"azure bad ssh key", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:sshPublicKey": "hunter2"}, "stayup:sshPublicKey", "OpenSSH public key"},
 		{"azure four zones", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:zones": "4"}, "stayup:zones", "at most 3"},
 		{"azure IPv6 clients", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:allowedCidrs": "2001:db8::/32"}, "stayup:allowedCidrs", "IPv4"},

@@ -108,6 +108,15 @@ func (m *mocks) gcpCall(token string, args map[string]any) (map[string]any, erro
 			list[i] = n
 		}
 		return map[string]any{"id": "projects/" + m.gcpProject() + "/regions/" + region, "names": list, "project": m.gcpProject(), "region": region}, nil
+	case "gcp:compute/getImage:getImage":
+		project, _ := args["project"].(string)
+		family, _ := args["family"].(string)
+		if project != "cos-cloud" || family == "" {
+			return nil, fmt.Errorf("image family %q not found in project %q", family, project)
+		}
+		name := family + "-121-18867-0-" + hexID(family, 6)
+		link := fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/global/images/%s", project, name)
+		return map[string]any{"id": link, "name": name, "family": family, "project": project, "selfLink": link, "status": "READY"}, nil
 	case "gcp:organizations/getProject:getProject":
 		return map[string]any{"id": "projects/" + m.gcpProject(), "projectId": m.gcpProject(), "number": gcpProjectNumber}, nil
 	}
