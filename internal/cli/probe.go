@@ -9,16 +9,16 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"stayup/infra"
 	"stayup/internal/probe"
 	"stayup/internal/project"
+	"stayup/internal/stackops"
 )
 
 type probeOpts struct {
@@ -38,7 +38,7 @@ type probeOpts struct {
 }
 
 // stackURL reads a stack's url output. It is a variable so tests can
-// replace it; the stack operations package will take it over.
+// replace it; pulumiStackURL reads it through internal/stackops.
 var stackURL = pulumiStackURL
 
 func newProbeCmd(s streams) *cobra.Command {
@@ -283,23 +283,23 @@ func (l *liveLine) close() {
 // errNoPulumi is returned when --stack is used without the Pulumi CLI.
 var errNoPulumi = errors.New("the pulumi command is not on PATH: install the Pulumi CLI or pass the URL")
 
-// pulumiStackURL runs "pulumi stack output url" in the project root.
+// pulumiStackURL reads the stack's url output through the stack operations.
 func pulumiStackURL(ctx context.Context, root, stack string) (string, error) {
-	bin, err := exec.LookPath("pulumi")
-	if err != nil {
-		return "", fmt.Errorf("read stack %s url: %w", stack, errNoPulumi)
-	}
 	// Reading an output is quick; a minute covers a slow backend login.
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "stack", "output", "url", "--stack", stack)
-	cmd.Dir = root
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("pulumi stack output url --stack %s: %v: %s", stack, err, strings.TrimSpace(stderr.String()))
+	st, err := stackops.Select(ctx, stackops.Options{Root: root, Stack: stack, Program: infra.Program})
+	if errors.Is(err, stackops.ErrNoCLI) {
+		return "", fmt.Errorf("read stack %s url: %w", stack, errNoPulumi)
 	}
-	u := strings.TrimSpace(stdout.String())
+	if err != nil {
+		return "", fmt.Errorf("read stack %s url: %w", stack, err)
+	}
+	out, err := st.Outputs(ctx)
+	if err != nil {
+		return "", err
+	}
+	u, _ := out["url"].(string)
 	if u == "" {
 		return "", fmt.Errorf("stack %s has no url output: has it been deployed?", stack)
 	}

@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/spf13/cobra"
+
+	"stayup/infra"
+	"stayup/internal/plan"
+	"stayup/internal/project"
+	"stayup/internal/stackops"
+)
+
+// stackOps is what up, preview and destroy need of a stack; tests fake it.
+type stackOps interface {
+	EnsureGenerated(ctx context.Context) ([]string, error)
+	Config(ctx context.Context) (map[string]auto.ConfigValue, error)
+	Preview(ctx context.Context) (stackops.Changes, error)
+	PreviewDestroy(ctx context.Context) (stackops.Changes, error)
+	Up(ctx context.Context) (map[string]any, error)
+	Destroy(ctx context.Context) error
+}
+
+// openStack opens a stack for an operation; create says whether a stack
+// new to the backend is created (up, preview) or an error (destroy).
+type openStack func(ctx context.Context, o stackops.Options, create bool) (stackOps, error)
+
+func openRealStack(ctx context.Context, o stackops.Options, create bool) (stackOps, error) {
+	if create {
+		return stackops.Upsert(ctx, o)
+	}
+	return stackops.Select(ctx, o)
+}
+
+type stackOpOpts struct {
+	op    string // up, preview or destroy
+	stack string
+	yes   bool
+
+	root    string
+	open    openStack
+	check   func(stack string, cfg map[string]string) (*plan.Result, error)
+	signals <-chan os.Signal // nil: the process's interrupts
+}
+
+func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run}
+	cmd := &cobra.Command{
+		Use:   op + " --stack S",
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := project.Root(workDir())
+			if err != nil {
+				return err
+			}
+			o.root = root
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Execute(cmd.Context(), s)
+		},
+	}
+	cmd.Flags().StringVar(&o.stack, "stack", "", "the stack (its config is stacks/Pulumi.<stack>.yaml)")
+	if op != "preview" {
+		cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask before changing anything")
+	}
+	return cmd
+}
+
+const interruptHelp = `
+Ctrl-C once cancels gracefully: Pulumi finishes the cloud operations in flight
+and saves the state. Ctrl-C twice stops at once. Either way stayup then
+releases the stack's lock and refreshes it if operations were left pending.
+
+State backend: PULUMI_BACKEND_URL when set, else the one "pulumi login"
+chose, else a file backend in .pulumi-state/ in the project (its secrets need
+PULUMI_CONFIG_PASSPHRASE).`
+
+func newUpCmd(s streams) *cobra.Command {
+	return newStackOpCmd(s, "up", "Deploy a stack: show the changes, ask, then apply them",
+		`up previews the stack's changes, asks before applying them (unless --yes),
+then deploys with the Pulumi engine and prints the stack outputs. A stack new
+to the state backend is created from its file in stacks/; values it needs once
+(the Azure SSH key) are generated and stored as secret config.`+interruptHelp)
+}
+
+func newPreviewCmd(s streams) *cobra.Command {
+	return newStackOpCmd(s, "preview", "Show what up would change, changing nothing",
+		`preview runs the program with the Pulumi engine against the stack's state and
+the cloud, and shows what up would create, update and delete.`+interruptHelp)
+}
+
+func newDestroyCmd(s streams) *cobra.Command {
+	return newStackOpCmd(s, "destroy", "Delete every resource of a stack, after showing them and asking",
+		`destroy shows what it would delete, asks (unless --yes), then deletes every
+resource of the stack. The stack and its config stay.`+interruptHelp)
+}
+
+// Validate checks the flags before anything runs.
+func (o *stackOpOpts) Validate() error {
+	if o.stack == "" {
+		known, _ := project.Stacks(o.root)
+		return usagef("%s which stack? give --stack S (stack files: %s)", o.op, strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// Execute runs the operation.
+func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
+	signals := o.signals
+	if signals == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+	ctx, abort, stop := handleInterrupts(ctx, signals, s.err)
+	defer stop()
+
+	st, err := o.open(ctx, stackops.Options{
+		Root:     o.root,
+		Stack:    o.stack,
+		Program:  infra.Program,
+		Progress: s.out,
+		Abort:    abort,
+	}, o.op != "destroy")
+	if err != nil {
+		return err
+	}
+	switch o.op {
+	case "preview":
+		if err := o.checkConfig(ctx, st, s); err != nil {
+			return err
+		}
+		_, err := st.Preview(ctx)
+		return err
+	case "destroy":
+		changes, err := st.PreviewDestroy(ctx)
+		if err != nil {
+			return err
+		}
+		if changes.Total() == 0 {
+			fmt.Fprintf(s.out, "stack %s has no resources: nothing to destroy\n", o.stack)
+			return nil
+		}
+		if err := confirm(s, fmt.Sprintf("Delete these %d resources of stack %s?", changes.Total(), o.stack), o.op, o.stack, o.yes); err != nil {
+			return err
+		}
+		if err := st.Destroy(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "stack %s destroyed; its config stays in %s\n", o.stack, project.StackFile(o.root, o.stack))
+		return nil
+	}
+
+	set, err := st.EnsureGenerated(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range set {
+		fmt.Fprintf(s.err, "stayup: generated %s and stored it as secret config in %s\n", k, project.StackFile(o.root, o.stack))
+	}
+	if err := o.checkConfig(ctx, st, s); err != nil {
+		return err
+	}
+	changes, err := st.Preview(ctx)
+	if err != nil {
+		return err
+	}
+	if changes.Changed() == 0 {
+		fmt.Fprintf(s.out, "stack %s is up to date: nothing to change\n", o.stack)
+		return nil
+	}
+	if err := confirm(s, fmt.Sprintf("Apply these changes to stack %s?", o.stack), o.op, o.stack, o.yes); err != nil {
+		return err
+	}
+	outputs, err := st.Up(ctx)
+	if err != nil {
+		return err
+	}
+	if u, ok := outputs["url"].(string); ok && u != "" {
+		fmt.Fprintf(s.out, "\nstack %s is up: %s\n", o.stack, u)
+	}
+	return nil
+}
+
+// checkConfig runs the program offline, under mocks, with the stack's
+// config as the engine will get it (through the CLI, so from stacks/ and
+// decrypted): invalid config fails here, one line per key, before any
+// cloud call. Under the Automation API the program runs inline, without
+// the PULUMI_CONFIG that infra.Program checks for unknown keys, so this is
+// where they are caught.
+func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) error {
+	values, err := st.Config(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := make(map[string]string, len(values))
+	for k, v := range values {
+		cfg[k] = v.Value
+	}
+	res, err := o.check(o.stack, cfg)
+	if err != nil {
+		return fmt.Errorf("check stack %s before deploying: %w", o.stack, err)
+	}
+	for _, f := range res.Findings {
+		fmt.Fprintf(s.err, "stayup: %s %s: %s (%s)\n", f.Severity, f.Rule, f.Message, f.URN)
+	}
+	return nil
+}
+
+// errNotConfirmed is returned when the user answers no.
+var errNotConfirmed = errors.New("not confirmed: nothing changed")
+
+// confirm asks a yes/no question on the streams unless yes is set. Without
+// an answer (no terminal, input closed) it refuses, naming --yes, so a
+// script never changes infrastructure by accident.
+func confirm(s streams, question, op, stack string, yes bool) error {
+	if yes {
+		return nil
+	}
+	fmt.Fprintf(s.err, "%s [y/N] ", question)
+	line, err := bufio.NewReader(s.in).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	if err != nil && answer == "" {
+		fmt.Fprintln(s.err)
+		return usagef("%s --stack %s changes real infrastructure and there is no one to ask: pass --yes to go ahead without asking", op, stack)
+	}
+	if !slices.Contains([]string{"y", "yes"}, answer) {
+		return errNotConfirmed
+	}
+	return nil
+}
+
+// handleInterrupts turns the first interrupt into a graceful cancel (ctx
+// ends: the CLI is asked to cancel and finishes what is in flight) and the
+// second into an abort (the CLI stops at once). stop releases the handler.
+func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Writer) (ctx context.Context, abort <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	aborted := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		select {
+		case <-signals:
+			fmt.Fprintln(w, "\nstayup: interrupted: cancelling gracefully, letting Pulumi finish the operations in flight (Ctrl-C again to stop at once, which may leave operations pending)")
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-signals:
+			fmt.Fprintln(w, "\nstayup: stopping at once; the stack will be unlocked and refreshed afterwards")
+			close(aborted)
+		case <-done:
+		}
+	}()
+	return ctx, aborted, func() {
+		once.Do(func() { close(done) })
+		cancel()
+	}
+}

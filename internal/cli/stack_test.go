@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"stayup/internal/plan"
+	"stayup/internal/stackops"
+)
+
+// fakeStack records the operations called and returns scripted changes.
+type fakeStack struct {
+	changes stackops.Changes
+	calls   []string
+}
+
+func (f *fakeStack) EnsureGenerated(context.Context) ([]string, error) {
+	f.calls = append(f.calls, "generate")
+	return nil, nil
+}
+
+func (f *fakeStack) Config(context.Context) (map[string]auto.ConfigValue, error) {
+	f.calls = append(f.calls, "config")
+	return map[string]auto.ConfigValue{"stayup:cloud": {Value: "aws"}, "stayup:token": {Value: "decrypted", Secret: true}}, nil
+}
+
+func (f *fakeStack) Preview(context.Context) (stackops.Changes, error) {
+	f.calls = append(f.calls, "preview")
+	return f.changes, nil
+}
+
+func (f *fakeStack) PreviewDestroy(context.Context) (stackops.Changes, error) {
+	f.calls = append(f.calls, "preview-destroy")
+	return f.changes, nil
+}
+
+func (f *fakeStack) Up(context.Context) (map[string]any, error) {
+	f.calls = append(f.calls, "up")
+	return map[string]any{"url": "http://lb.example/"}, nil
+}
+
+func (f *fakeStack) Destroy(context.Context) error {
+	f.calls = append(f.calls, "destroy")
+	return nil
+}
+
+func TestStackOpCommands(t *testing.T) {
+	t.Parallel()
+	some := stackops.Changes{"create": 3}
+	for _, tc := range []struct {
+		name      string
+		op        string
+		yes       bool
+		input     string
+		changes   stackops.Changes
+		wantCalls string
+		wantErr   string // in the error; "" for none
+		wantOut   string
+		badConfig bool
+	}{
+		{"up --yes deploys without asking", "up", true, "", some, "generate config preview up", "", "stack dev is up: http://lb.example/", false},
+		{"up asks, yes", "up", false, "y\n", some, "generate config preview up", "", "http://lb.example/", false},
+		{"up asks, no", "up", false, "n\n", some, "generate config preview", "not confirmed", "", false},
+		{"up with no one to ask refuses, naming --yes", "up", false, "", some, "generate config preview", "pass --yes", "", false},
+		{"up with nothing to change does not ask", "up", false, "", stackops.Changes{"same": 3}, "generate config preview", "", "up to date", false},
+		{"up with bad config stops before the preview", "up", true, "", some, "generate config", "check stack dev before deploying: stayup:minSize", "", true},
+		{"preview checks, never asks", "preview", false, "", some, "config preview", "", "", false},
+		{"destroy --yes", "destroy", true, "", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "stack dev destroyed", false},
+		{"destroy asks, yes", "destroy", false, "yes\n", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "destroyed", false},
+		{"destroy with no one to ask refuses", "destroy", false, "", stackops.Changes{"delete": 3}, "preview-destroy", "pass --yes", "", false},
+		{"destroy of an empty stack", "destroy", false, "", stackops.Changes{}, "preview-destroy", "", "nothing to destroy", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := &fakeStack{changes: tc.changes}
+			var gotCreate bool
+			o := &stackOpOpts{
+				op: tc.op, stack: "dev", yes: tc.yes, root: t.TempDir(),
+				signals: make(chan os.Signal),
+				check: func(stack string, cfg map[string]string) (*plan.Result, error) {
+					if cfg["stayup:token"] != "decrypted" {
+						t.Errorf("checked config %v: want the values as the engine gets them", cfg)
+					}
+					if tc.badConfig {
+						return nil, errors.New("stayup:minSize: must be at least 2")
+					}
+					return &plan.Result{}, nil
+				},
+				open: func(_ context.Context, opts stackops.Options, create bool) (stackOps, error) {
+					if opts.Stack != "dev" || opts.Program == nil || opts.Abort == nil {
+						t.Errorf("options %+v", opts)
+					}
+					gotCreate = create
+					return fake, nil
+				},
+			}
+			var out, errOut bytes.Buffer
+			err := o.Execute(context.Background(), streams{in: strings.NewReader(tc.input), out: &out, err: &errOut})
+			if got := strings.Join(fake.calls, " "); got != tc.wantCalls {
+				t.Errorf("calls %q, want %q", got, tc.wantCalls)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+			if !strings.Contains(out.String(), tc.wantOut) {
+				t.Errorf("stdout %q, want %q", out.String(), tc.wantOut)
+			}
+			if want := tc.op != "destroy"; gotCreate != want {
+				t.Errorf("create a new stack = %v, want %v (only up and preview create one)", gotCreate, want)
+			}
+		})
+	}
+}
+
+func TestStackOpNeedsStack(t *testing.T) {
+	t.Parallel()
+	for _, op := range []string{"up", "preview", "destroy"} {
+		code, _, errOut := runCLI(op)
+		if code != 2 || !strings.Contains(errOut, "--stack") {
+			t.Errorf("%s without --stack: exit %d, stderr %q", op, code, errOut)
+		}
+	}
+	if code, _, errOut := runCLI("preview", "--stack", "x", "--yes"); code != 2 || !strings.Contains(errOut, "--yes") {
+		t.Errorf("preview --yes: exit %d, stderr %q; preview changes nothing and has no --yes", code, errOut)
+	}
+}
+
+// The first interrupt cancels gracefully (ctx ends), the second aborts.
+func TestHandleInterrupts(t *testing.T) {
+	t.Parallel()
+	signals := make(chan os.Signal, 1)
+	ctx, abort, stop := handleInterrupts(context.Background(), signals, io.Discard)
+	defer stop()
+
+	signals <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first interrupt did not end the context")
+	}
+	select {
+	case <-abort:
+		t.Fatal("the first interrupt aborted")
+	case <-time.After(100 * time.Millisecond):
+	}
+	signals <- os.Interrupt
+	select {
+	case <-abort:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second interrupt did not abort")
+	}
+}
