@@ -2,13 +2,17 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
 
 	"github.com/spf13/cobra"
 
 	"stayup/infra/spec"
+	"stayup/internal/diagram"
 	"stayup/internal/plan"
 	"stayup/internal/project"
 )
@@ -18,9 +22,12 @@ type planOpts struct {
 	cloud   string
 	configs []string
 	json    bool
+	noWrite bool
 
-	root      string
-	overrides map[string]string
+	root string
+	// diagramsDir is where the example stacks' diagrams go; empty writes none.
+	diagramsDir string
+	overrides   map[string]string
 }
 
 func newPlanCmd(s streams) *cobra.Command {
@@ -35,7 +42,13 @@ highly available, and the stack outputs.
 --stack plans a stack file in stacks/; --cloud plans a cloud's example stack
 (stacks/Pulumi.<cloud>.yaml, or the defaults when there is none); with neither,
 every stack file in stacks/ is planned. --config overrides a key for this plan
-only ("minSize=2" means "stayup:minSize=2").`,
+only ("minSize=2" means "stayup:minSize=2").
+
+Planning a cloud's example stack (--cloud C, or the stack named like its cloud)
+without --config also redraws its diagrams, diagrams/<cloud>.mmd, .dot and .svg
+in the project root: the committed pictures stay those of the example stacks.
+Other stacks and overridden plans write nothing ("stayup diagram" draws them);
+--no-write writes nothing at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := project.Root(workDir())
@@ -43,6 +56,12 @@ only ("minSize=2" means "stayup:minSize=2").`,
 				return err
 			}
 			o.root = root
+			// A test binary never writes into the source tree: plan's tests
+			// would rewrite diagrams/ and hide the staleness its freshness
+			// test looks for.
+			if !testing.Testing() {
+				o.diagramsDir = filepath.Join(root, diagram.Dir)
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -53,6 +72,7 @@ only ("minSize=2" means "stayup:minSize=2").`,
 	cmd.Flags().StringVar(&o.cloud, "cloud", "", "plan a cloud's example stack: aws, gcp, azure or all")
 	cmd.Flags().StringArrayVar(&o.configs, "config", nil, "override a config key for this plan: key=value (repeatable)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON: one plan object, or an array when planning several")
+	cmd.Flags().BoolVar(&o.noWrite, "no-write", false, "do not redraw diagrams/ for the example stacks")
 	return cmd
 }
 
@@ -132,6 +152,10 @@ func (o *planOpts) Execute(_ any, s streams) error {
 			continue
 		}
 		results = append(results, res)
+		if err := o.writeDiagrams(src, res, s); err != nil {
+			failed = true
+			fmt.Fprintf(s.err, "stayup plan %s: %v\n", res.Stack, err)
+		}
 	}
 
 	if o.json {
@@ -167,4 +191,29 @@ func planOne(src plan.Source) (*plan.Result, error) {
 		return nil, err
 	}
 	return plan.Run(stack, cfg)
+}
+
+// writeDiagrams redraws diagrams/<cloud>.* after a plan of that cloud's
+// example stack as committed: not for another stack, and not with
+// --config overrides, whose picture would replace the example's.
+func (o *planOpts) writeDiagrams(src plan.Source, res *plan.Result, s streams) error {
+	example := src.Cloud != "" || src.Stack == res.Cloud
+	if o.noWrite || o.diagramsDir == "" || !example || len(o.overrides) > 0 {
+		return nil
+	}
+	paths, err := diagram.WriteFiles(o.diagramsDir, res.Cloud, res.Graph)
+	if errors.Is(err, diagram.ErrNoTable) {
+		fmt.Fprintf(s.err, "stayup plan %s: no diagram for %s yet\n", res.Stack, res.Cloud)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("draw the diagrams: %w", err)
+	}
+	for i, p := range paths {
+		if rel, err := filepath.Rel(o.root, p); err == nil {
+			paths[i] = rel
+		}
+	}
+	fmt.Fprintf(s.err, "stayup plan %s: wrote %s\n", res.Stack, strings.Join(paths, ", "))
+	return nil
 }
