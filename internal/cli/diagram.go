@@ -73,7 +73,7 @@ func (o *diagramOpts) Validate() error {
 		return usagef("--cloud all: diagram draws one stack; name one cloud")
 	}
 	if o.cloud != "" && !diagram.HasTable(o.cloud) {
-		return usagef("--cloud %q: diagram draws %s", o.cloud, strings.Join(diagram.Clouds(), " and "))
+		return usagef("--cloud %q: diagram draws %s", o.cloud, strings.Join(diagram.Clouds(), ", "))
 	}
 	if o.format == "" {
 		o.format = string(diagram.Mermaid)

@@ -67,7 +67,7 @@ func TestDiagramUsageErrors(t *testing.T) {
 	}{
 		{[]string{"diagram"}, "--stack S or --cloud C"},
 		{[]string{"diagram", "--cloud", "all"}, "one cloud"},
-		{[]string{"diagram", "--cloud", "azure"}, "diagram draws aws and gcp"},
+		{[]string{"diagram", "--cloud", "oracle"}, "diagram draws aws, azure, gcp"},
 		{[]string{"diagram", "--cloud", "aws", "--format", "png"}, `--format "png"`},
 		{[]string{"diagram", "--cloud", "aws", "-o", "x.png"}, `--format "png"`},
 		{[]string{"diagram", "--cloud", "aws", "--stack", "aws"}, "give one"},

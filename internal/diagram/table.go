@@ -38,10 +38,11 @@ type table struct {
 	finish func(b *builder)
 }
 
-// tables holds every cloud's table; Azure's is one more entry.
+// tables holds every cloud's table.
 var tables = map[string]table{
-	"aws": awsTable,
-	"gcp": gcpTable,
+	"aws":   awsTable,
+	"gcp":   gcpTable,
+	"azure": azureTable,
 }
 
 // lookup finds a type's entry. stayup's own components are folded: the
