@@ -76,16 +76,7 @@ func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the availability zones of %s: %w", s.Region, err)
 	}
-	names := available.Names
-	switch {
-	case len(names) < 2:
-		return nil, fmt.Errorf("%s has %d availability zone(s) available; a highly available service needs 2: choose another aws:region", s.Region, len(names))
-	case len(names) < s.Zones && s.ZonesSet:
-		return nil, fmt.Errorf("stayup:zones = %d, but %s has only %d availability zones available: set stayup:zones to %d or less", s.Zones, s.Region, len(names), len(names))
-	case len(names) < s.Zones:
-		return names, nil
-	}
-	return names[:s.Zones], nil
+	return s.PickZones(available.Names, "availability zones available")
 }
 
 // tags names a resource in the console and says who made it.

@@ -13,6 +13,7 @@ import (
 	"stayup/infra/aws"
 	"stayup/infra/spec"
 	"stayup/internal/graph"
+	"stayup/internal/testkit"
 )
 
 // plan records the AWS service for eu-west-1 with extra config.
@@ -41,33 +42,6 @@ func record(kv ...string) (*graph.Graph, error) {
 		}
 		return pulumi.Map{"url": svc.URL, "fleet": svc.Fleet}, nil
 	})
-}
-
-func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
-	t.Helper()
-	rs := g.ByType(typ)
-	if len(rs) != 1 {
-		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
-	}
-	return rs[0]
-}
-
-func intAt(t *testing.T, r *graph.Resource, path string) int {
-	t.Helper()
-	n, ok := r.Int(path)
-	if !ok {
-		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
-	}
-	return n
-}
-
-func boolAt(t *testing.T, r *graph.Resource, path string) bool {
-	t.Helper()
-	b, ok := r.Bool(path)
-	if !ok {
-		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
-	}
-	return b
 }
 
 // routesVia returns the type of the target of a subnet's default route.
@@ -109,7 +83,7 @@ func TestFleetSpreadsOverPrivateSubnetsInEveryZone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := plan(t, tc.kv...)
-			asg := only(t, g, "aws:autoscaling/group:Group")
+			asg := testkit.Only(t, g, "aws:autoscaling/group:Group")
 			var zones []string
 			for _, id := range asg.List("vpcZoneIdentifiers") {
 				subnet := g.Ref(id)
@@ -127,7 +101,7 @@ func TestFleetSpreadsOverPrivateSubnetsInEveryZone(t *testing.T) {
 			if !slices.Equal(zones, tc.zones) {
 				t.Errorf("fleet zones = %v, want %v", zones, tc.zones)
 			}
-			alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+			alb := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer")
 			if got := len(alb.List("subnets")); got != len(tc.zones) {
 				t.Errorf("ALB spans %d subnets, want one per zone (%d)", got, len(tc.zones))
 			}
@@ -172,14 +146,14 @@ func TestNATPerZoneOrShared(t *testing.T) {
 func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:minSize", "2", "stayup:desiredSize", "4", "stayup:maxSize", "6")
-	asg := only(t, g, "aws:autoscaling/group:Group")
-	if got := intAt(t, asg, "minSize"); got != 2 {
+	asg := testkit.Only(t, g, "aws:autoscaling/group:Group")
+	if got := testkit.Int(t, asg, "minSize"); got != 2 {
 		t.Errorf("minSize = %d, want 2", got)
 	}
-	if got := intAt(t, asg, "maxSize"); got != 6 {
+	if got := testkit.Int(t, asg, "maxSize"); got != 6 {
 		t.Errorf("maxSize = %d, want 6", got)
 	}
-	if got := intAt(t, asg, "desiredCapacity"); got != 4 {
+	if got := testkit.Int(t, asg, "desiredCapacity"); got != 4 {
 		t.Errorf("desiredCapacity = %d, want 4", got)
 	}
 	if !slices.Contains(asg.IgnoreChanges, "desiredCapacity") {
@@ -188,26 +162,26 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 	if got := asg.Str("healthCheckType"); got != "ELB" {
 		t.Errorf("healthCheckType = %q, want ELB (replace what the load balancer finds unhealthy)", got)
 	}
-	if grace := intAt(t, asg, "healthCheckGracePeriod"); grace < 60 || grace > 600 {
+	if grace := testkit.Int(t, asg, "healthCheckGracePeriod"); grace < 60 || grace > 600 {
 		t.Errorf("healthCheckGracePeriod = %d s, want time for a boot (60-600 s)", grace)
 	}
 	if got := asg.Str("instanceRefresh.strategy"); got != "Rolling" {
 		t.Errorf("instanceRefresh.strategy = %q, want Rolling", got)
 	}
 	prefs := "instanceRefresh.preferences."
-	if got := intAt(t, asg, prefs+"minHealthyPercentage"); got != 100 {
+	if got := testkit.Int(t, asg, prefs+"minHealthyPercentage"); got != 100 {
 		t.Errorf("refresh minHealthyPercentage = %d, want 100 (never below capacity)", got)
 	}
-	if got := intAt(t, asg, prefs+"maxHealthyPercentage"); got != 200 {
+	if got := testkit.Int(t, asg, prefs+"maxHealthyPercentage"); got != 200 {
 		t.Errorf("refresh maxHealthyPercentage = %d, want 200 (launch before terminate)", got)
 	}
-	if !boolAt(t, asg, prefs+"autoRollback") {
+	if !testkit.Bool(t, asg, prefs+"autoRollback") {
 		t.Error("refresh autoRollback is off")
 	}
-	if !boolAt(t, asg, prefs+"skipMatching") {
+	if !testkit.Bool(t, asg, prefs+"skipMatching") {
 		t.Error("refresh skipMatching is off")
 	}
-	if got := intAt(t, asg, "instanceMaintenancePolicy.minHealthyPercentage"); got != 100 {
+	if got := testkit.Int(t, asg, "instanceMaintenancePolicy.minHealthyPercentage"); got != 100 {
 		t.Errorf("maintenance minHealthyPercentage = %d, want 100", got)
 	}
 
@@ -219,7 +193,7 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 	if latest := lt.Outputs["latestVersion"]; latest != graph.MockTemplateVersion || version != strconv.Itoa(graph.MockTemplateVersion) {
 		t.Errorf("launch template version = %q (latest %v): want the latest version number, not $Latest/$Default", version, latest)
 	}
-	if got := intAt(t, asg, "minElbCapacity"); got != 2 {
+	if got := testkit.Int(t, asg, "minElbCapacity"); got != 2 {
 		t.Errorf("minElbCapacity = %d, want minSize: creation waits for a serving fleet", got)
 	}
 	// The group waits for every zone's NAT gateway and private route.
@@ -232,7 +206,7 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 	if deps["aws:ec2/natGateway:NatGateway"] != 3 || deps["aws:ec2/routeTableAssociation:RouteTableAssociation"] != 3 {
 		t.Errorf("group depends on %v, want the 3 NAT gateways and private route associations", deps)
 	}
-	if !boolAt(t, lt, "updateDefaultVersion") {
+	if !testkit.Bool(t, lt, "updateDefaultVersion") {
 		t.Error("launch template updateDefaultVersion is off")
 	}
 
@@ -240,12 +214,12 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 		t.Errorf("targetGroupArns = %v, want the plan's target group", tgs)
 	}
 
-	policy := only(t, g, "aws:autoscaling/policy:Policy")
+	policy := testkit.Only(t, g, "aws:autoscaling/policy:Policy")
 	if policy.Str("policyType") != "TargetTrackingScaling" ||
 		policy.Str("targetTrackingConfiguration.predefinedMetricSpecification.predefinedMetricType") != "ASGAverageCPUUtilization" {
 		t.Errorf("scaling policy = %v, want target tracking on average CPU", policy.Inputs)
 	}
-	if got := intAt(t, policy, "targetTrackingConfiguration.targetValue"); got != spec.DefaultCPUTarget {
+	if got := testkit.Int(t, policy, "targetTrackingConfiguration.targetValue"); got != spec.DefaultCPUTarget {
 		t.Errorf("CPU target = %d, want %d", got, spec.DefaultCPUTarget)
 	}
 }
@@ -253,11 +227,11 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 func TestLaunchTemplateHardensTheHost(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	lt := only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
+	lt := testkit.Only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
 	if got := lt.Str("metadataOptions.httpTokens"); got != "required" {
 		t.Errorf("httpTokens = %q, want required (IMDSv2)", got)
 	}
-	if got := intAt(t, lt, "metadataOptions.httpPutResponseHopLimit"); got != 1 {
+	if got := testkit.Int(t, lt, "metadataOptions.httpPutResponseHopLimit"); got != 1 {
 		t.Errorf("hop limit = %d, want 1 (the container cannot reach IMDS)", got)
 	}
 	if got := lt.Str("imageId"); !strings.HasPrefix(got, "ami-") {
@@ -301,25 +275,25 @@ func mustSpec(t *testing.T) spec.Spec {
 func TestTargetGroupChecksReadinessFastAndDrains(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:readyPath", "/readyz", "stayup:port", "9000")
-	tg := only(t, g, "aws:lb/targetGroup:TargetGroup")
+	tg := testkit.Only(t, g, "aws:lb/targetGroup:TargetGroup")
 	if got := tg.Str("healthCheck.path"); got != "/readyz" {
 		t.Errorf("health check path = %q, want readyPath /readyz", got)
 	}
-	if got := intAt(t, tg, "port"); got != 9000 {
+	if got := testkit.Int(t, tg, "port"); got != 9000 {
 		t.Errorf("target port = %d, want 9000", got)
 	}
-	interval, unhealthy := intAt(t, tg, "healthCheck.interval"), intAt(t, tg, "healthCheck.unhealthyThreshold")
+	interval, unhealthy := testkit.Int(t, tg, "healthCheck.interval"), testkit.Int(t, tg, "healthCheck.unhealthyThreshold")
 	if interval*unhealthy > 15 {
 		t.Errorf("an unready instance stays in rotation %d s (%d x %d), want <= 15 s", interval*unhealthy, interval, unhealthy)
 	}
-	if timeout := intAt(t, tg, "healthCheck.timeout"); timeout >= interval {
+	if timeout := testkit.Int(t, tg, "healthCheck.timeout"); timeout >= interval {
 		t.Errorf("health check timeout %d s >= interval %d s", timeout, interval)
 	}
-	if d := intAt(t, tg, "deregistrationDelay"); d < 15 || d > 60 {
+	if d := testkit.Int(t, tg, "deregistrationDelay"); d < 15 || d > 60 {
 		t.Errorf("deregistrationDelay = %d s, want about 30 s", d)
 	}
-	alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
-	if !boolAt(t, alb, "dropInvalidHeaderFields") || alb.Str("desyncMitigationMode") != "defensive" {
+	alb := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	if !testkit.Bool(t, alb, "dropInvalidHeaderFields") || alb.Str("desyncMitigationMode") != "defensive" {
 		t.Errorf("ALB header handling = %v / %v, want drop invalid + defensive", alb.Get("dropInvalidHeaderFields"), alb.Get("desyncMitigationMode"))
 	}
 	if b, _ := alb.Bool("internal"); b {
@@ -349,7 +323,7 @@ func ingressBySG(t *testing.T, g *graph.Graph) map[string][]ingress {
 		if ref := g.Ref(r.Str("referencedSecurityGroupId")); ref != nil {
 			from = "sg:" + ref.Name
 		}
-		lo, hi := intAt(t, r, "fromPort"), intAt(t, r, "toPort")
+		lo, hi := testkit.Int(t, r, "fromPort"), testkit.Int(t, r, "toPort")
 		if lo != hi {
 			t.Errorf("rule %s opens a port range %d-%d", r.Name, lo, hi)
 		}
@@ -387,8 +361,8 @@ func TestOnlyTheLoadBalancerIsReachableFromTheInternet(t *testing.T) {
 		t.Errorf("security groups with ingress: %v, want only the LB's and the app's", rules)
 	}
 
-	alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
-	lt := only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
+	alb := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	lt := testkit.Only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
 	if sgs := alb.List("securityGroups"); len(sgs) != 1 || g.Ref(sgs[0]).Name != "stayup-net-lb" {
 		t.Errorf("ALB security groups = %v, want the LB group", sgs)
 	}
@@ -405,11 +379,11 @@ func TestOnlyTheLoadBalancerIsReachableFromTheInternet(t *testing.T) {
 		sg := g.Ref(r.Str("securityGroupId")).Name
 		switch sg {
 		case "stayup-net-lb":
-			if ref := g.Ref(r.Str("referencedSecurityGroupId")); ref == nil || ref.Name != "stayup-net-app" || intAt(t, r, "fromPort") != 8080 {
+			if ref := g.Ref(r.Str("referencedSecurityGroupId")); ref == nil || ref.Name != "stayup-net-app" || testkit.Int(t, r, "fromPort") != 8080 {
 				t.Errorf("LB egress %v, want 8080 to the app group only", r.Inputs)
 			}
 		case "stayup-net-app":
-			if intAt(t, r, "fromPort") != 443 || intAt(t, r, "toPort") != 443 {
+			if testkit.Int(t, r, "fromPort") != 443 || testkit.Int(t, r, "toPort") != 443 {
 				t.Errorf("instance egress %v, want 443 only", r.Inputs)
 			}
 		default:
@@ -424,7 +398,7 @@ func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
 	g := plan(t, "stayup:tlsCertificate", cert)
 	listeners := map[int]*graph.Resource{}
 	for _, l := range g.ByType("aws:lb/listener:Listener") {
-		listeners[intAt(t, l, "port")] = l
+		listeners[testkit.Int(t, l, "port")] = l
 	}
 	http, https := listeners[80], listeners[443]
 	if http == nil || https == nil {
@@ -449,8 +423,8 @@ func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
 	}
 
 	plain := plan(t)
-	l := only(t, plain, "aws:lb/listener:Listener")
-	if l.Str("defaultActions.0.type") != "forward" || intAt(t, l, "port") != 80 {
+	l := testkit.Only(t, plain, "aws:lb/listener:Listener")
+	if l.Str("defaultActions.0.type") != "forward" || testkit.Int(t, l, "port") != 80 {
 		t.Errorf("without a certificate the one listener is %v, want HTTP 80 forwarding", l.Inputs)
 	}
 }
@@ -586,7 +560,7 @@ func TestInstanceRoleGrantsExactlyWhatTheInstancesDo(t *testing.T) {
 func TestFlowLogsAndLogRetention(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:logRetentionDays", "90")
-	fl := only(t, g, "aws:ec2/flowLog:FlowLog")
+	fl := testkit.Only(t, g, "aws:ec2/flowLog:FlowLog")
 	if fl.Str("trafficType") != "ALL" {
 		t.Errorf("flow log traffic = %q, want ALL", fl.Str("trafficType"))
 	}
@@ -610,7 +584,7 @@ func TestFlowLogsAndLogRetention(t *testing.T) {
 		t.Error("the flow log role may not write to its log group")
 	}
 	for _, lg := range g.ByType("aws:cloudwatch/logGroup:LogGroup") {
-		if got := intAt(t, lg, "retentionInDays"); got != 90 {
+		if got := testkit.Int(t, lg, "retentionInDays"); got != 90 {
 			t.Errorf("log group %s keeps logs %d days, want 90", lg.Name, got)
 		}
 	}
@@ -661,14 +635,14 @@ func TestEveryResourceHasAComponentParent(t *testing.T) {
 func TestIPv6ClientsGetADualStackLoadBalancer(t *testing.T) {
 	t.Parallel()
 	v4 := plan(t)
-	if got := only(t, v4, "aws:lb/loadBalancer:LoadBalancer").Str("ipAddressType"); got != "ipv4" {
+	if got := testkit.Only(t, v4, "aws:lb/loadBalancer:LoadBalancer").Str("ipAddressType"); got != "ipv4" {
 		t.Errorf("IPv4-only clients: ipAddressType = %q, want ipv4", got)
 	}
 	g := plan(t, "stayup:allowedCidrs", `["2001:db8::/32"]`)
-	if got := only(t, g, "aws:lb/loadBalancer:LoadBalancer").Str("ipAddressType"); got != "dualstack" {
+	if got := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer").Str("ipAddressType"); got != "dualstack" {
 		t.Errorf("IPv6 clients: ipAddressType = %q, want dualstack", got)
 	}
-	alb := only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	alb := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer")
 	seen := map[string]bool{}
 	for _, id := range alb.List("subnets") {
 		subnet := g.Ref(id)
@@ -695,11 +669,11 @@ func TestArmInstanceTypesGetAnArmImage(t *testing.T) {
 	t.Parallel()
 	for typ, arm := range map[string]bool{"t3.small": false, "t4g.small": true, "m7gd.large": true, "c6gn.xlarge": true, "g5.xlarge": false, "m6i.large": false} {
 		g := plan(t, "stayup:instanceType", typ)
-		lt := only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
+		lt := testkit.Only(t, g, "aws:ec2/launchTemplate:LaunchTemplate")
 		ami := lt.Str("imageId")
 		// The mocked AMI id is derived from the parameter name: the two
 		// architectures give different ids.
-		x86 := only(t, plan(t), "aws:ec2/launchTemplate:LaunchTemplate").Str("imageId")
+		x86 := testkit.Only(t, plan(t), "aws:ec2/launchTemplate:LaunchTemplate").Str("imageId")
 		if (ami != x86) != arm {
 			t.Errorf("%s: image %s (x86 image %s), want arm64 = %v", typ, ami, x86, arm)
 		}

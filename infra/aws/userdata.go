@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"bytes"
 	_ "embed"
 	"text/template"
 
@@ -15,22 +14,9 @@ var userDataTmpl = template.Must(template.New("userdata").Option("missingkey=err
 
 // UserData renders the boot script that runs the service's container.
 func UserData(s spec.Spec, logGroup string) (string, error) {
-	data := map[string]any{
-		"Image":           s.Image,
-		"Port":            s.Port,
-		"Region":          s.Region,
-		"LogGroup":        logGroup,
-		"StopTimeout":     int(spec.ContainerStopTimeout.Seconds()),
-		"UnitStopTimeout": int(spec.SystemdStopTimeout.Seconds()),
-		"Registry":        "",
-		"RegistryRegion":  "",
-	}
+	extra := map[string]any{"Region": s.Region, "LogGroup": logGroup, "Registry": "", "RegistryRegion": ""}
 	if repo, ok := parseECR(s.Image); ok {
-		data["Registry"], data["RegistryRegion"] = repo.Registry(), repo.Region
+		extra["Registry"], extra["RegistryRegion"] = repo.Registry(), repo.Region
 	}
-	var b bytes.Buffer
-	if err := userDataTmpl.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return spec.RenderBoot(userDataTmpl, s, extra)
 }

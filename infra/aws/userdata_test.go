@@ -3,14 +3,13 @@ package aws_test
 import (
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"stayup/infra/aws"
 	"stayup/infra/spec"
+	"stayup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -36,20 +35,7 @@ func userDataCases(t *testing.T) map[string]string {
 func TestUserDataGolden(t *testing.T) {
 	t.Parallel()
 	for name, script := range userDataCases(t) {
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./infra/aws -update to create it)", err)
-		}
-		if script != string(want) {
-			t.Errorf("%s is stale: run go test ./infra/aws -update and review the diff", path)
-		}
+		testkit.Golden(t, *update, "./infra/aws", filepath.Join("testdata", name), script)
 	}
 }
 
@@ -57,13 +43,7 @@ func TestUserDataGolden(t *testing.T) {
 // the scripts it writes through quoted heredocs.
 func TestUserDataPassesShellcheck(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("shellcheck is not installed; .ci/run installs it")
-		}
-		t.Skip("shellcheck is not installed (apt-get install shellcheck)")
-	}
-	dir := t.TempDir()
+	testkit.Need(t, "shellcheck")
 	scripts := map[string]string{}
 	for name, script := range userDataCases(t) {
 		scripts[name] = script
@@ -75,14 +55,7 @@ func TestUserDataPassesShellcheck(t *testing.T) {
 		t.Fatalf("found %d scripts, want the two boot scripts and the ECR login", len(scripts))
 	}
 	for name, script := range scripts {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command("shellcheck", "--severity=style", "--shell=bash", path).CombinedOutput()
-		if err != nil {
-			t.Errorf("shellcheck %s: %v\n%s", name, err, out)
-		}
+		testkit.Shellcheck(t, name, script)
 	}
 }
 

@@ -1,7 +1,6 @@
 package azure
 
 import (
-	"bytes"
 	_ "embed"
 	"strings"
 	"text/template"
@@ -16,18 +15,7 @@ var cloudInitTmpl = template.Must(template.New("cloud-init").Option("missingkey=
 
 // CloudInit renders the cloud-config that runs the service's container.
 func CloudInit(s spec.Spec) (string, error) {
-	data := map[string]any{
-		"Image":           s.Image,
-		"Port":            s.Port,
-		"StopTimeout":     int(spec.ContainerStopTimeout.Seconds()),
-		"UnitStopTimeout": int(spec.SystemdStopTimeout.Seconds()),
-		"Registry":        acrRegistry(s.Image),
-	}
-	var b bytes.Buffer
-	if err := cloudInitTmpl.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return spec.RenderBoot(cloudInitTmpl, s, map[string]any{"Registry": acrRegistry(s.Image)})
 }
 
 // acrRegistry is the registry host of an image in Azure Container

@@ -4,19 +4,17 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"gopkg.in/yaml.v3"
 
 	"stayup/infra/azure"
 	"stayup/infra/spec"
 	"stayup/internal/graph"
+	"stayup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -56,33 +54,6 @@ func plan(t *testing.T, kv ...string) *graph.Graph {
 	return g
 }
 
-func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
-	t.Helper()
-	rs := g.ByType(typ)
-	if len(rs) != 1 {
-		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
-	}
-	return rs[0]
-}
-
-func intAt(t *testing.T, r *graph.Resource, path string) int {
-	t.Helper()
-	n, ok := r.Int(path)
-	if !ok {
-		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
-	}
-	return n
-}
-
-func boolAt(t *testing.T, r *graph.Resource, path string) bool {
-	t.Helper()
-	b, ok := r.Bool(path)
-	if !ok {
-		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
-	}
-	return b
-}
-
 const (
 	vmssType = "azure-native:compute:VirtualMachineScaleSet"
 	gwType   = "azure-native:network:ApplicationGateway"
@@ -105,14 +76,14 @@ func TestScaleSetSpreadsOverZonesAndOwnsNoCapacity(t *testing.T) {
 		zones []string
 	}{{nil, []string{"1", "2", "3"}}, {[]string{"stayup:zones", "2"}, []string{"1", "2"}}} {
 		g := plan(t, tc.kv...)
-		vmss := only(t, g, vmssType)
+		vmss := testkit.Only(t, g, vmssType)
 		if got := asStrings(vmss.List("zones")); !slices.Equal(got, tc.zones) {
 			t.Errorf("%v: zones = %v, want %v", tc.kv, got, tc.zones)
 		}
-		if !boolAt(t, vmss, "zoneBalance") || boolAt(t, vmss, "overprovision") || vmss.Str("orchestrationMode") != "Uniform" {
+		if !testkit.Bool(t, vmss, "zoneBalance") || testkit.Bool(t, vmss, "overprovision") || vmss.Str("orchestrationMode") != "Uniform" {
 			t.Errorf("zoneBalance/overprovision/mode = %v/%v/%v", vmss.Get("zoneBalance"), vmss.Get("overprovision"), vmss.Get("orchestrationMode"))
 		}
-		gw := only(t, g, gwType)
+		gw := testkit.Only(t, g, gwType)
 		if got := asStrings(gw.List("zones")); !slices.Equal(got, tc.zones) {
 			t.Errorf("gateway zones = %v, want %v", got, tc.zones)
 		}
@@ -123,15 +94,15 @@ func TestScaleSetSpreadsOverZonesAndOwnsNoCapacity(t *testing.T) {
 		}
 	}
 	g := plan(t, "stayup:minSize", "2", "stayup:desiredSize", "4", "stayup:maxSize", "6")
-	vmss := only(t, g, vmssType)
-	if got := intAt(t, vmss, "sku.capacity"); got != 4 {
+	vmss := testkit.Only(t, g, vmssType)
+	if got := testkit.Int(t, vmss, "sku.capacity"); got != 4 {
 		t.Errorf("initial capacity = %d, want desiredSize 4", got)
 	}
 	if !slices.Contains(vmss.IgnoreChanges, "sku.capacity") {
 		t.Errorf("ignoreChanges = %v: an up would reset autoscale's capacity", vmss.IgnoreChanges)
 	}
-	as := only(t, g, "azure-native:insights:AutoscaleSetting")
-	if !boolAt(t, as, "enabled") || as.Str("profiles.0.capacity.minimum") != "2" || as.Str("profiles.0.capacity.maximum") != "6" {
+	as := testkit.Only(t, g, "azure-native:insights:AutoscaleSetting")
+	if !testkit.Bool(t, as, "enabled") || as.Str("profiles.0.capacity.minimum") != "2" || as.Str("profiles.0.capacity.maximum") != "6" {
 		t.Errorf("autoscale = %v", as.Inputs)
 	}
 	if g.Ref(as.Str("targetResourceUri")) != vmss {
@@ -142,23 +113,23 @@ func TestScaleSetSpreadsOverZonesAndOwnsNoCapacity(t *testing.T) {
 func TestRollingUpgradeAndRepairs(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	vmss := only(t, g, vmssType)
+	vmss := testkit.Only(t, g, vmssType)
 	if got := vmss.Str("upgradePolicy.mode"); got != "Rolling" {
 		t.Fatalf("upgrade mode = %q, want Rolling", got)
 	}
 	up := "upgradePolicy.rollingUpgradePolicy."
-	if !boolAt(t, vmss, up+"maxSurge") || !boolAt(t, vmss, up+"rollbackFailedInstancesOnPolicyBreach") {
+	if !testkit.Bool(t, vmss, up+"maxSurge") || !testkit.Bool(t, vmss, up+"rollbackFailedInstancesOnPolicyBreach") {
 		t.Error("maxSurge or rollback on breach is off")
 	}
 	// For a fleet of three: one instance per batch, one unrelated unhealthy
 	// instance tolerated (the 20% default would abort on it).
-	if got := intAt(t, vmss, up+"maxBatchInstancePercent"); got*3 > 100+2 || got*3 < 100 {
+	if got := testkit.Int(t, vmss, up+"maxBatchInstancePercent"); got*3 > 100+2 || got*3 < 100 {
 		t.Errorf("batch = %d%%, want one instance of three", got)
 	}
-	if got := intAt(t, vmss, up+"maxUnhealthyInstancePercent"); got*3 < 100 {
+	if got := testkit.Int(t, vmss, up+"maxUnhealthyInstancePercent"); got*3 < 100 {
 		t.Errorf("maxUnhealthyInstancePercent = %d: one unhealthy instance of three would abort the rollout", got)
 	}
-	if !boolAt(t, vmss, "automaticRepairsPolicy.enabled") || vmss.Str("automaticRepairsPolicy.gracePeriod") != "PT10M" {
+	if !testkit.Bool(t, vmss, "automaticRepairsPolicy.enabled") || vmss.Str("automaticRepairsPolicy.gracePeriod") != "PT10M" {
 		t.Errorf("repairs = %v, want on after 10 minutes", vmss.Get("automaticRepairsPolicy"))
 	}
 	ext := vmss.List(vm + "extensionProfile.extensions")
@@ -175,21 +146,21 @@ func TestRollingUpgradeAndRepairs(t *testing.T) {
 			t.Errorf("health extension %s = %v, want %v", key, got, want)
 		}
 	}
-	if got := intAt(t, vmss, up+"maxUnhealthyUpgradedInstancePercent"); got != 0 {
+	if got := testkit.Int(t, vmss, up+"maxUnhealthyUpgradedInstancePercent"); got != 0 {
 		t.Errorf("maxUnhealthyUpgradedInstancePercent = %d, want 0: a new image that fails stops the rollout", got)
 	}
 	if vmss.Str("automaticRepairsPolicy.repairAction") != "Replace" {
 		t.Errorf("repair action = %q", vmss.Str("automaticRepairsPolicy.repairAction"))
 	}
-	if !boolAt(t, vmss, vm+"scheduledEventsProfile.terminateNotificationProfile.enable") {
+	if !testkit.Bool(t, vmss, vm+"scheduledEventsProfile.terminateNotificationProfile.enable") {
 		t.Error("no terminate notification: deleted instances are cut off without draining")
 	}
 	h := plan(t, "stayup:healthPath", "/healthz", "stayup:readyPath", "/readyz")
-	v := only(t, h, vmssType)
+	v := testkit.Only(t, h, vmssType)
 	if got := graph.Lookup(v.List(vm + "extensionProfile.extensions")[0], "settings.requestPath"); got != "/healthz" {
 		t.Errorf("health extension checks %v, want healthPath", got)
 	}
-	if got := only(t, h, gwType).Str("probes.0.path"); got != "/readyz" {
+	if got := testkit.Only(t, h, gwType).Str("probes.0.path"); got != "/readyz" {
 		t.Errorf("gateway probe checks %q, want readyPath", got)
 	}
 }
@@ -197,8 +168,8 @@ func TestRollingUpgradeAndRepairs(t *testing.T) {
 func TestHostHardening(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	vmss := only(t, g, vmssType)
-	if !boolAt(t, vmss, vm+"osProfile.linuxConfiguration.disablePasswordAuthentication") {
+	vmss := testkit.Only(t, g, vmssType)
+	if !testkit.Bool(t, vmss, vm+"osProfile.linuxConfiguration.disablePasswordAuthentication") {
 		t.Error("password authentication is on")
 	}
 	if vmss.Get(vm+"osProfile.adminPassword") != nil {
@@ -215,10 +186,10 @@ func TestHostHardening(t *testing.T) {
 			}
 		}
 	}
-	if !boolAt(t, vmss, vm+"securityProfile.encryptionAtHost") {
+	if !testkit.Bool(t, vmss, vm+"securityProfile.encryptionAtHost") {
 		t.Error("encryption at host is off by default")
 	}
-	if off := only(t, plan(t, "stayup:encryptionAtHost", "false"), vmssType); boolAt(t, off, vm+"securityProfile.encryptionAtHost") {
+	if off := testkit.Only(t, plan(t, "stayup:encryptionAtHost", "false"), vmssType); testkit.Bool(t, off, vm+"securityProfile.encryptionAtHost") {
 		t.Error("stayup:encryptionAtHost=false does not turn it off")
 	}
 	if vmss.Str("identity.type") != "SystemAssigned" {
@@ -320,21 +291,21 @@ func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
 func TestGatewayProbesReadinessAndDrains(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	gw := only(t, g, gwType)
-	if gw.Str("sku.tier") != "Standard_v2" || intAt(t, gw, "autoscaleConfiguration.minCapacity") < 2 {
+	gw := testkit.Only(t, g, gwType)
+	if gw.Str("sku.tier") != "Standard_v2" || testkit.Int(t, gw, "autoscaleConfiguration.minCapacity") < 2 {
 		t.Errorf("gateway sku/autoscale = %v/%v", gw.Get("sku"), gw.Get("autoscaleConfiguration"))
 	}
-	if interval, bad := intAt(t, gw, "probes.0.interval"), intAt(t, gw, "probes.0.unhealthyThreshold"); interval*bad > 15 {
+	if interval, bad := testkit.Int(t, gw, "probes.0.interval"), testkit.Int(t, gw, "probes.0.unhealthyThreshold"); interval*bad > 15 {
 		t.Errorf("an unready instance stays in rotation %d s", interval*bad)
 	}
 	settings := "backendHttpSettingsCollection.0."
-	if !boolAt(t, gw, settings+"connectionDraining.enabled") || intAt(t, gw, settings+"connectionDraining.drainTimeoutInSec") != 30 {
+	if !testkit.Bool(t, gw, settings+"connectionDraining.enabled") || testkit.Int(t, gw, settings+"connectionDraining.drainTimeoutInSec") != 30 {
 		t.Errorf("connection draining = %v", gw.Get(settings+"connectionDraining"))
 	}
 	if !strings.HasSuffix(gw.Str(settings+"probe.id"), "/applicationGateways/stayup-gateway/probes/ready") {
 		t.Errorf("backend settings use probe %q", gw.Str(settings+"probe.id"))
 	}
-	vmss := only(t, g, vmssType)
+	vmss := testkit.Only(t, g, vmssType)
 	ip := vm + "networkProfile.networkInterfaceConfigurations.0.ipConfigurations.0."
 	pools := vmss.List(ip + "applicationGatewayBackendAddressPools")
 	if len(pools) != 1 || !strings.HasSuffix(fmt.Sprint(graph.Lookup(pools[0], "id")), "/applicationGateways/stayup-gateway/backendAddressPools/fleet") {
@@ -344,7 +315,7 @@ func TestGatewayProbesReadinessAndDrains(t *testing.T) {
 	if len(egress) != 1 || !strings.HasSuffix(fmt.Sprint(graph.Lookup(egress[0], "id")), "/loadBalancers/stayup-egress/backendAddressPools/fleet") {
 		t.Errorf("instances' egress pools = %v", egress)
 	}
-	lb := only(t, g, "azure-native:network:LoadBalancer")
+	lb := testkit.Only(t, g, "azure-native:network:LoadBalancer")
 	if len(lb.List("loadBalancingRules")) > 0 || len(lb.List("inboundNatRules")) > 0 || len(lb.List("outboundRules")) != 1 {
 		t.Errorf("egress load balancer rules = %v / %v / %v, want outbound only", lb.Get("loadBalancingRules"), lb.Get("inboundNatRules"), lb.Get("outboundRules"))
 	}
@@ -361,7 +332,7 @@ func TestHTTPSWithAKeyVaultCertificate(t *testing.T) {
 	t.Parallel()
 	identity := "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/certs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gateway"
 	g := plan(t, "stayup:tlsCertificate", "https://stayupvault.vault.azure.net/secrets/web", "stayup:tlsIdentity", identity)
-	gw := only(t, g, gwType)
+	gw := testkit.Only(t, g, gwType)
 	if got := gw.Str("sslPolicy.policyName"); got != "AppGwSslPolicy20220101S" {
 		t.Errorf("TLS policy = %q", got)
 	}
@@ -399,14 +370,14 @@ func TestIdentityHoldsOnlyAcrPullOnItsRegistry(t *testing.T) {
 	}
 	registry := "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"
 	g := plan(t, "stayup:image", "stayupacr.azurecr.io/web:v2", "stayup:registryId", registry)
-	ra := only(t, g, "azure-native:authorization:RoleAssignment")
+	ra := testkit.Only(t, g, "azure-native:authorization:RoleAssignment")
 	if ra.Str("scope") != registry {
 		t.Errorf("role scope = %q, want the registry only", ra.Str("scope"))
 	}
 	if !strings.HasSuffix(ra.Str("roleDefinitionId"), "/roleDefinitions/7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a") {
 		t.Errorf("role = %q, want AcrPull", ra.Str("roleDefinitionId"))
 	}
-	vmss := only(t, g, vmssType)
+	vmss := testkit.Only(t, g, vmssType)
 	if ra.Str("principalId") != graph.Lookup(vmss.Outputs["identity"], "principalId") {
 		t.Error("the role goes to someone other than the scale set's identity")
 	}
@@ -426,72 +397,18 @@ func TestCloudInitGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./infra/azure -update to create it)", err)
-		}
-		if got != string(want) {
-			t.Errorf("%s is stale: run go test ./infra/azure -update and review the diff", path)
-		}
+		testkit.Golden(t, *update, "./infra/azure", filepath.Join("testdata", name), got)
 	}
 }
 
 func TestCloudInitIsValid(t *testing.T) {
 	t.Parallel()
-	for _, tool := range []string{"cloud-init", "shellcheck"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; .ci/run installs it", tool)
-			}
-			t.Skipf("%s is not installed (apt-get install %s)", tool, tool)
-		}
-	}
-	dir := t.TempDir()
 	for name, kv := range cloudInitCases() {
 		doc, err := azure.CloudInit(mustSpec(t, kv...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cloud-init", "schema", "--config-file", path).CombinedOutput(); err != nil {
-			t.Errorf("cloud-init schema %s: %v\n%s", name, err, out)
-		}
-		var parsed struct {
-			WriteFiles []struct {
-				Path    string `yaml:"path"`
-				Content string `yaml:"content"`
-			} `yaml:"write_files"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
-			t.Fatal(err)
-		}
-		var scripts int
-		for _, f := range parsed.WriteFiles {
-			if !strings.HasPrefix(f.Content, "#!") {
-				continue
-			}
-			scripts++
-			script := filepath.Join(dir, name+filepath.Base(f.Path))
-			if err := os.WriteFile(script, []byte(f.Content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command("shellcheck", "--severity=style", script).CombinedOutput(); err != nil {
-				t.Errorf("shellcheck %s in %s: %v\n%s", f.Path, name, err, out)
-			}
-		}
-		if scripts == 0 {
-			t.Errorf("%s writes no script to lint", name)
-		}
+		testkit.CloudConfig(t, name, doc)
 	}
 }
 

@@ -76,16 +76,7 @@ func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the zones of %s: %w", s.Region, err)
 	}
-	names := up.Names
-	switch {
-	case len(names) < 2:
-		return nil, fmt.Errorf("%s has %d zone(s) up; a highly available service needs 2: choose another gcp:region", s.Region, len(names))
-	case len(names) < s.Zones && s.ZonesSet:
-		return nil, fmt.Errorf("stayup:zones = %d, but %s has only %d zones up: set stayup:zones to %d or less", s.Zones, s.Region, len(names), len(names))
-	case len(names) < s.Zones:
-		return names, nil
-	}
-	return names[:s.Zones], nil
+	return s.PickZones(up.Names, "zones up")
 }
 
 // labels say who made a resource; GCP label values allow only lower-case

@@ -3,19 +3,17 @@ package gcp_test
 import (
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"gopkg.in/yaml.v3"
 
 	"stayup/infra/gcp"
 	"stayup/infra/spec"
 	"stayup/internal/graph"
+	"stayup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -52,24 +50,6 @@ func plan(t *testing.T, kv ...string) *graph.Graph {
 	return g
 }
 
-func only(t *testing.T, g *graph.Graph, typ string) *graph.Resource {
-	t.Helper()
-	rs := g.ByType(typ)
-	if len(rs) != 1 {
-		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
-	}
-	return rs[0]
-}
-
-func intAt(t *testing.T, r *graph.Resource, path string) int {
-	t.Helper()
-	n, ok := r.Int(path)
-	if !ok {
-		t.Fatalf("%s %s: %s is not set (%v)", r.Type, r.Name, path, r.Get(path))
-	}
-	return n
-}
-
 const (
 	migType      = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
 	templateType = "gcp:compute/instanceTemplate:InstanceTemplate"
@@ -87,7 +67,7 @@ func TestGroupSpreadsOverZonesAndHeals(t *testing.T) {
 		{[]string{"gcp:region", "us-central1", "stayup:zones", "4"}, []string{"us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"}},
 	} {
 		g := plan(t, tc.kv...)
-		mig := only(t, g, migType)
+		mig := testkit.Only(t, g, migType)
 		var zones []string
 		for _, z := range mig.List("distributionPolicyZones") {
 			zones = append(zones, z.(string))
@@ -98,14 +78,14 @@ func TestGroupSpreadsOverZonesAndHeals(t *testing.T) {
 		if got := mig.Str("distributionPolicyTargetShape"); got != "EVEN" {
 			t.Errorf("target shape = %q, want EVEN", got)
 		}
-		if got := intAt(t, mig, "updatePolicy.maxSurgeFixed"); got < len(tc.zones) {
+		if got := testkit.Int(t, mig, "updatePolicy.maxSurgeFixed"); got < len(tc.zones) {
 			t.Errorf("%v: maxSurgeFixed = %d, want >= the %d zones", tc.kv, got, len(tc.zones))
 		}
 		hc := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
 		if hc == nil || hc.Type != "gcp:compute/healthCheck:HealthCheck" {
 			t.Fatalf("autohealing health check %q is not a health check of the plan", mig.Str("autoHealingPolicies.healthCheck"))
 		}
-		if delay := intAt(t, mig, "autoHealingPolicies.initialDelaySec"); delay < 60 {
+		if delay := testkit.Int(t, mig, "autoHealingPolicies.initialDelaySec"); delay < 60 {
 			t.Errorf("autohealing initial delay %d s does not cover a boot", delay)
 		}
 	}
@@ -117,20 +97,20 @@ func TestGroupSpreadsOverZonesAndHeals(t *testing.T) {
 func TestHealthChecksUseTheirPaths(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:healthPath", "/healthz", "stayup:readyPath", "/readyz")
-	mig := only(t, g, migType)
+	mig := testkit.Only(t, g, migType)
 	liveness := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
 	if got := liveness.Str("httpHealthCheck.requestPath"); got != "/healthz" {
 		t.Errorf("autohealing checks %q, want healthPath /healthz", got)
 	}
-	be := only(t, g, "gcp:compute/backendService:BackendService")
+	be := testkit.Only(t, g, "gcp:compute/backendService:BackendService")
 	readiness := g.Ref(be.Str("healthChecks"))
 	if readiness == nil || readiness.Str("httpHealthCheck.requestPath") != "/readyz" {
 		t.Fatalf("load balancer health check = %v, want readyPath /readyz", be.Str("healthChecks"))
 	}
-	if interval, bad := intAt(t, readiness, "checkIntervalSec"), intAt(t, readiness, "unhealthyThreshold"); interval*bad > 15 {
+	if interval, bad := testkit.Int(t, readiness, "checkIntervalSec"), testkit.Int(t, readiness, "unhealthyThreshold"); interval*bad > 15 {
 		t.Errorf("an unready instance stays in rotation %d s, want <= 15 s", interval*bad)
 	}
-	if d := intAt(t, be, "connectionDrainingTimeoutSec"); d < 15 || d > 60 {
+	if d := testkit.Int(t, be, "connectionDrainingTimeoutSec"); d < 15 || d > 60 {
 		t.Errorf("connection draining %d s, want about 30 s", d)
 	}
 	if b, _ := be.Bool("logConfig.enable"); !b {
@@ -144,7 +124,7 @@ func TestHealthChecksUseTheirPaths(t *testing.T) {
 func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	mig := only(t, g, migType)
+	mig := testkit.Only(t, g, migType)
 	up := "updatePolicy."
 	for path, want := range map[string]string{
 		"type": "PROACTIVE", "minimalAction": "REPLACE", "mostDisruptiveAllowedAction": "REPLACE", "replacementMethod": "SUBSTITUTE",
@@ -153,10 +133,10 @@ func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
 			t.Errorf("%s = %q, want %q", path, got, want)
 		}
 	}
-	if got := intAt(t, mig, up+"maxUnavailableFixed"); got != 0 {
+	if got := testkit.Int(t, mig, up+"maxUnavailableFixed"); got != 0 {
 		t.Errorf("maxUnavailableFixed = %d, want 0", got)
 	}
-	if got := intAt(t, mig, up+"minReadySec"); got <= 0 {
+	if got := testkit.Int(t, mig, up+"minReadySec"); got <= 0 {
 		t.Errorf("minReadySec = %d, want > 0", got)
 	}
 	if v := mig.Get("targetSize"); v != nil {
@@ -173,11 +153,11 @@ func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
 		t.Errorf("waitForInstances = %v/%q, want true/UPDATED", mig.Get("waitForInstances"), mig.Str("waitForInstancesStatus"))
 	}
 
-	scaler := only(t, g, "gcp:compute/regionAutoscaler:RegionAutoscaler")
+	scaler := testkit.Only(t, g, "gcp:compute/regionAutoscaler:RegionAutoscaler")
 	if g.Ref(scaler.Str("target")) != mig {
 		t.Error("the autoscaler does not target the group")
 	}
-	if intAt(t, scaler, "autoscalingPolicy.minReplicas") != 3 || intAt(t, scaler, "autoscalingPolicy.maxReplicas") != 9 {
+	if testkit.Int(t, scaler, "autoscalingPolicy.minReplicas") != 3 || testkit.Int(t, scaler, "autoscalingPolicy.maxReplicas") != 9 {
 		t.Errorf("autoscaler bounds = %v", scaler.Get("autoscalingPolicy"))
 	}
 	if cpu, _ := scaler.Get("autoscalingPolicy.cpuUtilization.target").(float64); cpu != 0.6 {
@@ -188,7 +168,7 @@ func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
 func TestTemplateHardensTheHost(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	tmpl := only(t, g, templateType)
+	tmpl := testkit.Only(t, g, templateType)
 	for _, nic := range tmpl.List("networkInterfaces") {
 		if cfgs := graph.Lookup(nic, "accessConfigs"); cfgs != nil && len(cfgs.([]any)) > 0 {
 			t.Errorf("network interface has access configs (an external IP): %v", cfgs)
@@ -285,7 +265,7 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false},
 	} {
 		g := plan(t, "stayup:image", tc.image)
-		account := only(t, g, "gcp:serviceaccount/account:Account")
+		account := testkit.Only(t, g, "gcp:serviceaccount/account:Account")
 		member := "serviceAccount:" + account.Outputs["email"].(string)
 		var roles []string
 		for _, m := range g.ByType("gcp:projects/iAMMember:IAMMember") {
@@ -353,8 +333,8 @@ func TestAllowedCidrsBecomeACloudArmorPolicy(t *testing.T) {
 		cidrs = append(cidrs, fmt.Sprintf("203.0.%d.0/24", i))
 	}
 	g := plan(t, "stayup:allowedCidrs", strings.Join(cidrs, ","))
-	sp := only(t, g, "gcp:compute/securityPolicy:SecurityPolicy")
-	be := only(t, g, "gcp:compute/backendService:BackendService")
+	sp := testkit.Only(t, g, "gcp:compute/securityPolicy:SecurityPolicy")
+	be := testkit.Only(t, g, "gcp:compute/backendService:BackendService")
 	if g.Ref(be.Str("securityPolicy")) != sp {
 		t.Fatal("the backend service does not use the policy")
 	}
@@ -376,18 +356,18 @@ func TestAllowedCidrsBecomeACloudArmorPolicy(t *testing.T) {
 func TestNetworkEgressAndFlowLogs(t *testing.T) {
 	t.Parallel()
 	g := plan(t)
-	vpc := only(t, g, "gcp:compute/network:Network")
+	vpc := testkit.Only(t, g, "gcp:compute/network:Network")
 	if b, ok := vpc.Bool("autoCreateSubnetworks"); !ok || b {
 		t.Error("the network is auto mode")
 	}
-	subnet := only(t, g, "gcp:compute/subnetwork:Subnetwork")
+	subnet := testkit.Only(t, g, "gcp:compute/subnetwork:Subnetwork")
 	if b, _ := subnet.Bool("privateIpGoogleAccess"); !b {
 		t.Error("private Google access is off")
 	}
 	if subnet.Get("logConfig") == nil {
 		t.Error("subnet flow logs are off")
 	}
-	nat := only(t, g, "gcp:compute/routerNat:RouterNat")
+	nat := testkit.Only(t, g, "gcp:compute/routerNat:RouterNat")
 	if g.Ref(nat.Str("subnetworks.0.name")) != subnet {
 		t.Error("Cloud NAT does not serve the fleet's subnet")
 	}
@@ -406,20 +386,7 @@ func TestCloudInitGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./infra/gcp -update to create it)", err)
-		}
-		if got != string(want) {
-			t.Errorf("%s is stale: run go test ./infra/gcp -update and review the diff", path)
-		}
+		testkit.Golden(t, *update, "./infra/gcp", filepath.Join("testdata", name), got)
 	}
 }
 
@@ -434,66 +401,25 @@ func cloudInitCases() map[string]string {
 // and lints the script it writes with shellcheck.
 func TestCloudInitIsValid(t *testing.T) {
 	t.Parallel()
-	for _, tool := range []string{"cloud-init", "shellcheck"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; .ci/run installs it", tool)
-			}
-			t.Skipf("%s is not installed (apt-get install %s)", tool, tool)
-		}
-	}
-	dir := t.TempDir()
 	for name, image := range cloudInitCases() {
 		doc, err := gcp.CloudInit(mustSpec(t, "stayup:image", image))
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cloud-init", "schema", "--config-file", path).CombinedOutput(); err != nil {
-			t.Errorf("cloud-init schema %s: %v\n%s", name, err, out)
-		}
-		var parsed struct {
-			WriteFiles []struct {
-				Path    string `yaml:"path"`
-				Content string `yaml:"content"`
-			} `yaml:"write_files"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
-			t.Fatal(err)
-		}
-		var scripts int
-		for _, f := range parsed.WriteFiles {
-			if !strings.HasPrefix(f.Content, "#!") {
-				continue
-			}
-			scripts++
-			script := filepath.Join(dir, name+filepath.Base(f.Path))
-			if err := os.WriteFile(script, []byte(f.Content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command("shellcheck", "--severity=style", script).CombinedOutput(); err != nil {
-				t.Errorf("shellcheck %s in %s: %v\n%s", f.Path, name, err, out)
-			}
-		}
-		if scripts == 0 {
-			t.Errorf("%s writes no script to lint", name)
-		}
+		testkit.CloudConfig(t, name, doc)
 	}
 }
 
 func TestPortsLineUpFromCheckToGroup(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:port", "9000")
-	mig := only(t, g, migType)
+	mig := testkit.Only(t, g, migType)
 	named := mig.List("namedPorts")
 	if len(named) != 1 || graph.Lookup(named[0], "port") != 9000.0 {
 		t.Fatalf("named ports = %v, want one on 9000", named)
 	}
 	name := graph.Lookup(named[0], "name")
-	be := only(t, g, "gcp:compute/backendService:BackendService")
+	be := testkit.Only(t, g, "gcp:compute/backendService:BackendService")
 	if be.Get("portName") != name {
 		t.Errorf("backend port name %v, group's %v", be.Get("portName"), name)
 	}
@@ -502,7 +428,7 @@ func TestPortsLineUpFromCheckToGroup(t *testing.T) {
 		t.Errorf("readiness check port = %v", readiness.Get("httpHealthCheck"))
 	}
 	liveness := g.Ref(mig.Str("autoHealingPolicies.healthCheck"))
-	if got := intAt(t, liveness, "httpHealthCheck.port"); got != 9000 {
+	if got := testkit.Int(t, liveness, "httpHealthCheck.port"); got != 9000 {
 		t.Errorf("liveness checks port %d, want 9000", got)
 	}
 	for _, fw := range g.ByType(firewallType) {
@@ -516,7 +442,7 @@ func TestPortsLineUpFromCheckToGroup(t *testing.T) {
 
 func TestTemplateRunsAPinnedCOSImage(t *testing.T) {
 	t.Parallel()
-	tmpl := only(t, plan(t), templateType)
+	tmpl := testkit.Only(t, plan(t), templateType)
 	image := tmpl.Str("disks.0.sourceImage")
 	if !strings.Contains(image, "/projects/cos-cloud/global/images/cos-stable-") {
 		t.Errorf("boot image = %q, want a Container-Optimized OS image resolved at deploy time (not the family)", image)

@@ -177,3 +177,21 @@ func (e *Error) Error() string {
 	}
 	return b.String()
 }
+
+// PickZones takes the first of the zones a region has available: as many
+// as the spec asks for, or, when the spec only carries the default, as many
+// as the region has up to that default. what names the region's zones in
+// messages ("availability zones", "zones up").
+func (s Spec) PickZones(available []string, what string) ([]string, error) {
+	switch {
+	case len(available) < 2:
+		return nil, fmt.Errorf("%s has %d %s; a highly available service needs 2: choose another %s",
+			s.Region, len(available), what, RegionKey[s.Cloud])
+	case len(available) < s.Zones && s.ZonesSet:
+		return nil, fmt.Errorf("stayup:zones = %d, but %s has only %d %s: set stayup:zones to %d or less",
+			s.Zones, s.Region, len(available), what, len(available))
+	case len(available) < s.Zones:
+		return available, nil
+	}
+	return available[:s.Zones], nil
+}

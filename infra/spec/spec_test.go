@@ -248,3 +248,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPickZones(t *testing.T) {
+	t.Parallel()
+	three := []string{"a", "b", "c"}
+	for _, tc := range []struct {
+		zones     int
+		set       bool
+		available []string
+		want      []string
+		err       string
+	}{
+		{3, false, []string{"a", "b", "c", "d"}, three, ""},
+		{2, true, three, []string{"a", "b"}, ""},
+		{3, false, []string{"a", "b"}, []string{"a", "b"}, ""},
+		{3, true, []string{"a", "b"}, nil, "stayup:zones = 3, but r1 has only 2 zones up"},
+		{2, false, []string{"a"}, nil, "needs 2: choose another gcp:region"},
+	} {
+		s := Spec{Cloud: GCP, Region: "r1", Zones: tc.zones, ZonesSet: tc.set}
+		got, err := s.PickZones(tc.available, "zones up")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: error %v, want %q", tc, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%+v: got %v, %v; want %v", tc, got, err, tc.want)
+		}
+	}
+}
