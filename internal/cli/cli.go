@@ -71,6 +71,7 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newUpCmd(s))
 	root.AddCommand(newPreviewCmd(s))
 	root.AddCommand(newDestroyCmd(s))
+	root.AddCommand(newCheckCmd(s))
 	return root
 }
 

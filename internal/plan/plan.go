@@ -13,20 +13,16 @@ import (
 	"stayup/infra"
 	"stayup/infra/spec"
 	"stayup/internal/graph"
+	"stayup/internal/policy"
 	"stayup/internal/project"
 )
 
 // Project is the Pulumi project name every stack belongs to.
 const Project = "stayup"
 
-// Finding is one compliance finding, as `plan --json` and `check` print it.
-type Finding struct {
-	Rule      string   `json:"rule"`
-	Severity  string   `json:"severity"`
-	URN       string   `json:"urn"`
-	Message   string   `json:"message"`
-	Standards []string `json:"standards"`
-}
+// Finding is one compliance finding, as `plan --json` and `check` print
+// it; the rules that produce it live in internal/policy.
+type Finding = policy.Finding
 
 // Result is one stack's plan, in the shape `plan --json` prints.
 type Result struct {
@@ -101,7 +97,7 @@ func Run(stack string, cfg map[string]string) (*Result, error) {
 	}
 	return &Result{
 		Cloud: string(s.Cloud), Stack: stack,
-		Resources: g.Resources, Outputs: g.Outputs, Findings: []Finding{},
+		Resources: g.Resources, Outputs: g.Outputs, Findings: policy.Check(g),
 		Spec: s, Graph: g, Config: cfg, Notes: notes,
 	}, nil
 }

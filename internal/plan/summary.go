@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"stayup/internal/graph"
+	"stayup/internal/policy"
 )
 
 // Line is one row of the readable summary: a label and its text.
@@ -72,7 +73,7 @@ func (r *Result) Print(w io.Writer) {
 		fmt.Fprintf(w, "  %3d  %s\n", counts[t], t)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Compliance findings: none reported; the compliance rules (stayup check) are not built yet.")
+	policy.Print(w, r.Findings)
 }
 
 func compact(v any) string {

@@ -1,0 +1,559 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"stayup/internal/graph"
+)
+
+const (
+	gcpMIG         = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+	gcpZonalMIG    = "gcp:compute/instanceGroupManager:InstanceGroupManager"
+	gcpTemplate    = "gcp:compute/instanceTemplate:InstanceTemplate"
+	gcpHealthCheck = "gcp:compute/healthCheck:HealthCheck"
+	gcpBackend     = "gcp:compute/backendService:BackendService"
+	gcpFirewall    = "gcp:compute/firewall:Firewall"
+	gcpHTTPSProxy  = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
+	gcpHTTPProxy   = "gcp:compute/targetHttpProxy:TargetHttpProxy"
+	gcpIAMMember   = "gcp:projects/iAMMember:IAMMember"
+	gcpIAMBinding  = "gcp:projects/iAMBinding:IAMBinding"
+)
+
+// gcpFrontEnds are where Google's load balancer front ends and health
+// checkers connect from; iapRange is Identity-Aware Proxy's TCP forwarding.
+var (
+	gcpFrontEnds = []string{"130.211.0.0/22", "35.191.0.0/16"}
+	gcpIAPRange  = "35.235.240.0/20"
+)
+
+// gcpProjectOnly are the roles the instances need that cannot be granted
+// on anything narrower than the project.
+var gcpProjectOnly = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+
+var gcpRules = []Rule{
+	{
+		ID: "gcp-ha-zones", Cloud: "gcp", Category: Availability, Severity: High,
+		Title: "The fleet is a regional managed instance group over at least two zones",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, m := range g.ByType(gcpZonalMIG) {
+				out = append(out, fail(m, "instance group manager %s is zonal: use a regional managed instance group over at least two zones", m.Name))
+			}
+			migs := g.ByType(gcpMIG)
+			if len(migs) == 0 && len(out) == 0 {
+				return none("no regional managed instance group: run the fleet in one over at least two zones")
+			}
+			for _, m := range migs {
+				if zones := zoneSet(strs(m.Get("distributionPolicyZones"))); len(zones) < 2 {
+					out = append(out, fail(m, "managed instance group %s spreads over %d zone(s) %v: list at least two in distributionPolicyZones (stayup:zones >= 2)", m.Name, len(zones), zones))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-ha-min-size", Cloud: "gcp", Category: Availability, Severity: High,
+		Title: "The autoscaler (or the group's target size) keeps at least two instances",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, m := range g.ByType(gcpMIG) {
+				var scaled bool
+				for _, a := range g.ByType("gcp:compute/regionAutoscaler:RegionAutoscaler") {
+					if !refsTo(g, a.Get("target"), m) && a.Str("target") != m.ID {
+						continue
+					}
+					scaled = true
+					if n, ok := a.Int("autoscalingPolicy.minReplicas"); !ok || n < 2 {
+						out = append(out, fail(a, "autoscaler %s allows %v instance(s): set autoscalingPolicy.minReplicas to 2 or more (stayup:minSize)", a.Name, a.Get("autoscalingPolicy.minReplicas")))
+					}
+				}
+				if n, ok := m.Int("targetSize"); !scaled && (!ok || n < 2) {
+					out = append(out, fail(m, "managed instance group %s has no autoscaler and target size %v: add a regional autoscaler with minReplicas >= 2", m.Name, m.Get("targetSize")))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-ha-autohealing", Cloud: "gcp", Category: Availability, Severity: High,
+		Title: "The group recreates instances failing a liveness health check, after an initial delay",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, m := range g.ByType(gcpMIG) {
+				hc := g.Ref(m.Str("autoHealingPolicies.healthCheck"))
+				if hc == nil {
+					hc = g.Ref(m.Str("autoHealingPolicies.0.healthCheck"))
+				}
+				if hc == nil || hc.Type != gcpHealthCheck {
+					out = append(out, fail(m, "managed instance group %s has no autohealing health check of the stack: set autoHealingPolicies.healthCheck to a check of stayup:healthPath", m.Name))
+					continue
+				}
+				if n, ok := m.Int("autoHealingPolicies.initialDelaySec"); !ok || n <= 0 {
+					out = append(out, fail(m, "managed instance group %s autoheals without an initial delay: set autoHealingPolicies.initialDelaySec to the boot time", m.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-ha-lb-health-check", Cloud: "gcp", Category: Availability, Severity: High,
+		Title: "Every backend service checks the readiness path and drains connections",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, be := range g.ByType(gcpBackend) {
+				checks := strs(be.Get("healthChecks"))
+				var ok bool
+				for _, id := range checks {
+					if hc := g.Ref(id); hc != nil && (hc.Str("httpHealthCheck.requestPath") != "" || hc.Str("httpsHealthCheck.requestPath") != "") {
+						ok = true
+					}
+				}
+				if !ok {
+					out = append(out, fail(be, "backend service %s has no HTTP health check of the stack: set healthChecks to a check of stayup:readyPath", be.Name))
+				}
+				if n, ok := be.Int("connectionDrainingTimeoutSec"); !ok || n <= 0 {
+					out = append(out, fail(be, "backend service %s does not drain: set connectionDrainingTimeoutSec (30)", be.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-ha-rolling-update", Cloud: "gcp", Category: Availability, Severity: High,
+		Title: "Template changes roll out proactively by surge, replacing instances with none unavailable",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, m := range g.ByType(gcpMIG) {
+				up := "updatePolicy."
+				if m.Str(up+"type") != "PROACTIVE" {
+					out = append(out, fail(m, "managed instance group %s has update type %q: set updatePolicy.type = \"PROACTIVE\" so a new template rolls out", m.Name, m.Str(up+"type")))
+				}
+				if n, ok := m.Int(up + "maxUnavailableFixed"); !ok || n != 0 {
+					if p, okP := m.Int(up + "maxUnavailablePercent"); !okP || p != 0 {
+						out = append(out, fail(m, "managed instance group %s may take %v instance(s) away during an update: set updatePolicy.maxUnavailableFixed = 0", m.Name, m.Get(up+"maxUnavailableFixed")))
+					}
+				}
+				sf, _ := m.Int(up + "maxSurgeFixed")
+				sp, _ := m.Int(up + "maxSurgePercent")
+				if sf <= 0 && sp <= 0 {
+					out = append(out, fail(m, "managed instance group %s has no surge: set updatePolicy.maxSurgeFixed to the zone count, or nothing can be replaced with none unavailable", m.Name))
+				}
+				if m.Str(up+"minimalAction") != "REPLACE" {
+					out = append(out, fail(m, "managed instance group %s updates with minimal action %q: set updatePolicy.minimalAction = \"REPLACE\" (the image travels in metadata)", m.Name, m.Str(up+"minimalAction")))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-public-entry", Cloud: "gcp", Category: Exposure, Severity: High,
+		Title: "The only external forwarding rules are the load balancer's in front of the fleet",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, typ := range []string{"gcp:compute/globalForwardingRule:GlobalForwardingRule", "gcp:compute/forwardingRule:ForwardingRule"} {
+				for _, fr := range g.ByType(typ) {
+					scheme := fr.Str("loadBalancingScheme")
+					if scheme != "" && !strings.HasPrefix(scheme, "EXTERNAL") {
+						continue
+					}
+					v := fail(fr, "forwarding rule %s is reachable from the internet", fr.Name)
+					if gcpFrontsFleet(g, fr) {
+						v = waive(v, "the service is internet-facing: this is its load balancer's public entry, and the other exposure rules keep the instances private")
+					} else {
+						v.msg += " and leads to no backend of the fleet: make it INTERNAL_MANAGED or remove it"
+					}
+					out = append(out, v)
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-app-from-lb", Cloud: "gcp", Category: Exposure, Severity: Critical,
+		Title: "Firewall rules admit the instances' ports only from Google's load balancer front ends and health checkers (SSH only from IAP)",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, fw := range gcpIngressAllows(g) {
+				if !gcpAppliesToFleet(g, fw) {
+					continue
+				}
+				for _, src := range strs(fw.Get("sourceRanges")) {
+					if slices.Contains(gcpFrontEnds, src) {
+						continue
+					}
+					if src == gcpIAPRange && gcpOnlyPort(fw, 22) {
+						continue
+					}
+					out = append(out, fail(fw, "firewall %s admits %s to the instances: admit only Google's front ends %v (and %s for SSH through IAP)", fw.Name, src, gcpFrontEnds, gcpIAPRange))
+				}
+				if len(strs(fw.Get("sourceTags"))) > 0 || len(strs(fw.Get("sourceServiceAccounts"))) > 0 {
+					out = append(out, fail(fw, "firewall %s admits other instances to the fleet: admit only Google's front ends %v", fw.Name, gcpFrontEnds))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-admin-ports", Cloud: "gcp", Category: Exposure, Severity: Critical,
+		Title:     "No firewall rule admits SSH (22) or RDP (3389) from the internet",
+		Standards: []string{"CIS GCP 3.6", "CIS GCP 3.7", "CKV_GCP_2", "CKV_GCP_3"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, fw := range gcpIngressAllows(g) {
+				if !slices.ContainsFunc(strs(fw.Get("sourceRanges")), isOpen) {
+					continue
+				}
+				if port := coversAdmin(gcpPorts(fw)); port != 0 {
+					out = append(out, fail(fw, "firewall %s admits port %d from the internet: remove it; use SSH through IAP (stayup:sshFromIap)", fw.Name, port))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-no-public-ip", Cloud: "gcp", Category: Exposure, Severity: High,
+		Title:     "Instance templates give instances no external IP",
+		Standards: []string{"CIS GCP 4.9", "CKV_GCP_40"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				for i, nic := range maps(t.Get("networkInterfaces")) {
+					if len(maps(nic["accessConfigs"])) > 0 || len(strs(nic["accessConfigs"])) > 0 {
+						out = append(out, fail(t, "instance template %s gives instances an external IP: remove networkInterfaces.%d.accessConfigs (egress goes through Cloud NAT)", t.Name, i))
+					}
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-egress", Cloud: "gcp", Category: Exposure, Severity: Medium,
+		Title: "Instance egress is restricted: a logged egress deny for everything the instances do not need",
+		check: func(g *graph.Graph) []violation {
+			for _, fw := range g.ByType(gcpFirewall) {
+				if fw.Str("direction") == "EGRESS" && len(maps(fw.Get("denies"))) > 0 && gcpAppliesToFleet(g, fw) &&
+					slices.ContainsFunc(strs(fw.Get("destinationRanges")), isOpen) && coversAll(gcpDenyPorts(fw)) {
+					return nil
+				}
+			}
+			return none("the instances may connect anywhere on any port (GCP's implied allow-egress rule): add an EGRESS firewall denying all to 0.0.0.0/0 at low priority, and allow tcp:443 (image pulls, logging) above it")
+		},
+	},
+	{
+		ID: "gcp-identity-dedicated-sa", Cloud: "gcp", Category: Identity, Severity: High,
+		Title:     "Instances run as their own service account, never the default compute account",
+		Standards: []string{"CIS GCP 4.1", "CIS GCP 4.2", "CKV_GCP_30", "CKV_GCP_31"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				email := t.Str("serviceAccount.email")
+				switch sa := g.Ref(email); {
+				case email == "" || email == "default" || strings.HasSuffix(email, "-compute@developer.gserviceaccount.com"):
+					out = append(out, fail(t, "instance template %s runs as the default compute service account (%q), which holds Editor: give the instances their own service account", t.Name, email))
+				case sa == nil || sa.Type != "gcp:serviceaccount/account:Account":
+					out = append(out, fail(t, "instance template %s runs as %s, which the stack does not create: give the instances their own service account", t.Name, email))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-identity-no-broad-roles", Cloud: "gcp", Category: Identity, Severity: Critical,
+		Title:     "No project grant of a basic role (Owner, Editor, Viewer), an admin role or service account impersonation",
+		Standards: []string{"CIS GCP 1.5", "CIS GCP 1.6", "CKV_GCP_41", "CKV_GCP_49", "CKV_GCP_117"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, gr := range gcpGrants(g) {
+				role := gr.role
+				broad := slices.Contains([]string{"roles/owner", "roles/editor", "roles/viewer"}, role) ||
+					strings.HasPrefix(role, "roles/iam.serviceAccount") || strings.Contains(strings.ToLower(role), "admin")
+				if broad {
+					out = append(out, fail(gr.r, "%s grants %s to %s on the project: grant only the predefined roles it needs (log and metric writer), on the narrowest resource", gr.r.Name, role, gr.member))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-identity-scoped", Cloud: "gcp", Category: Identity, Severity: High,
+		Title: "The instances' project-level roles are only log and metric writer; anything else is granted on its resource",
+		check: func(g *graph.Graph) []violation {
+			sas := map[string]bool{}
+			for _, t := range g.ByType(gcpTemplate) {
+				if e := t.Str("serviceAccount.email"); e != "" {
+					sas["serviceAccount:"+e] = true
+				}
+			}
+			var out []violation
+			for _, gr := range gcpGrants(g) {
+				if sas[gr.member] && !slices.Contains(gcpProjectOnly, gr.role) {
+					out = append(out, fail(gr.r, "%s grants the instances %s on the whole project: grant it on the one resource they use (e.g. the Artifact Registry repository)", gr.r.Name, gr.role))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-host-shielded-vm", Cloud: "gcp", Category: Host, Severity: High,
+		Title:     "Instances are Shielded VMs: secure boot, vTPM and integrity monitoring",
+		Standards: []string{"CIS GCP 4.8", "CKV_GCP_39"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				for _, k := range []string{"enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring"} {
+					if on, _ := t.Bool("shieldedInstanceConfig." + k); !on {
+						out = append(out, fail(t, "instance template %s has Shielded VM %s off: set shieldedInstanceConfig.%s = true", t.Name, k, k))
+					}
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-host-os-login", Cloud: "gcp", Category: Host, Severity: High,
+		Title:     "SSH goes through OS Login only: project-wide SSH keys blocked, no keys in metadata",
+		Standards: []string{"CIS GCP 4.3", "CIS GCP 4.4", "CKV_GCP_32", "CKV_GCP_34"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if !truthy(t.Get("metadata.enable-oslogin")) {
+					out = append(out, fail(t, "instance template %s does not enable OS Login: set metadata enable-oslogin = TRUE", t.Name))
+				}
+				if !truthy(t.Get("metadata.block-project-ssh-keys")) {
+					out = append(out, fail(t, "instance template %s accepts project-wide SSH keys: set metadata block-project-ssh-keys = TRUE", t.Name))
+				}
+				if t.Get("metadata.ssh-keys") != nil || t.Get("metadata.sshKeys") != nil {
+					out = append(out, fail(t, "instance template %s installs SSH keys from metadata: remove them and use OS Login", t.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-host-serial-and-forwarding", Cloud: "gcp", Category: Host, Severity: Medium,
+		Title:     "The serial console is off and instances do not forward IP traffic",
+		Standards: []string{"CIS GCP 4.5", "CIS GCP 4.6", "CKV_GCP_35", "CKV_GCP_36"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if truthy(t.Get("metadata.serial-port-enable")) {
+					out = append(out, fail(t, "instance template %s enables the interactive serial console: set metadata serial-port-enable = FALSE", t.Name))
+				}
+				if on, _ := t.Bool("canIpForward"); on {
+					out = append(out, fail(t, "instance template %s lets instances forward IP traffic: set canIpForward = false", t.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-transport-https", Cloud: "gcp", Category: Transport, Severity: High,
+		Title: "Plain HTTP only redirects to HTTPS; serving HTTP is waived only while no certificate is configured",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			https := len(g.ByType(gcpHTTPSProxy)) > 0
+			for _, p := range g.ByType(gcpHTTPProxy) {
+				m := g.Ref(p.Str("urlMap"))
+				if m != nil && truthy(m.Get("defaultUrlRedirect.httpsRedirect")) {
+					continue
+				}
+				v := fail(p, "HTTP proxy %s serves plain HTTP", p.Name)
+				if https {
+					v.msg += " although HTTPS is configured: point it at a URL map whose defaultUrlRedirect has httpsRedirect = true"
+				} else {
+					v = waive(v, "no certificate or domain is configured, so the service is HTTP only, as plan says: set stayup:domain (or stayup:tlsCertificate) to serve HTTPS and redirect HTTP")
+				}
+				out = append(out, v)
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-transport-tls-policy", Cloud: "gcp", Category: Transport, Severity: High,
+		Title:     "HTTPS proxies use an SSL policy with TLS 1.2+ and the MODERN or RESTRICTED profile",
+		Standards: []string{"CIS GCP 3.9", "CKV_GCP_4"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, p := range g.ByType(gcpHTTPSProxy) {
+				pol := g.Ref(p.Str("sslPolicy"))
+				if pol == nil {
+					out = append(out, fail(p, "HTTPS proxy %s has no SSL policy of the stack, so Google's default admits TLS 1.0: set sslPolicy to a MODERN, TLS 1.2 policy", p.Name))
+					continue
+				}
+				if prof := pol.Str("profile"); prof != "MODERN" && prof != "RESTRICTED" {
+					out = append(out, fail(pol, "SSL policy %s has profile %q: set profile = \"MODERN\" (or RESTRICTED)", pol.Name, prof))
+				}
+				if v := pol.Str("minTlsVersion"); v != "TLS_1_2" && v != "TLS_1_3" {
+					out = append(out, fail(pol, "SSL policy %s admits %q: set minTlsVersion = \"TLS_1_2\"", pol.Name, v))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-logging-flow", Cloud: "gcp", Category: Logging, Severity: Medium,
+		Title:     "Every subnetwork has VPC flow logs",
+		Standards: []string{"CIS GCP 3.8", "CKV_GCP_26"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, sn := range g.ByType("gcp:compute/subnetwork:Subnetwork") {
+				if sn.Get("logConfig") == nil {
+					out = append(out, fail(sn, "subnetwork %s has no flow logs: set logConfig (aggregation interval, sampling, metadata)", sn.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-logging-lb", Cloud: "gcp", Category: Logging, Severity: Medium,
+		Title:     "Every backend service logs its requests",
+		Standards: []string{"CIS GCP 2.16"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, be := range g.ByType(gcpBackend) {
+				if on, _ := be.Bool("logConfig.enable"); !on {
+					out = append(out, fail(be, "backend service %s does not log requests: set logConfig.enable = true", be.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-logging-instance", Cloud: "gcp", Category: Logging, Severity: Medium,
+		Title: "Instances ship their container logs to Cloud Logging and may write them",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if !truthy(t.Get("metadata.google-logging-enabled")) {
+					out = append(out, fail(t, "instance template %s does not ship logs: set metadata google-logging-enabled = true", t.Name))
+				}
+				member := "serviceAccount:" + t.Str("serviceAccount.email")
+				if !slices.ContainsFunc(gcpGrants(g), func(gr gcpGrant) bool { return gr.member == member && gr.role == "roles/logging.logWriter" }) {
+					out = append(out, fail(t, "the service account of instance template %s may not write logs: grant it roles/logging.logWriter", t.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-logging-firewall", Cloud: "gcp", Category: Logging, Severity: Low,
+		Title: "Every firewall rule logs the connections it matches",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, fw := range g.ByType(gcpFirewall) {
+				if fw.Get("logConfig") == nil {
+					out = append(out, fail(fw, "firewall %s does not log: set logConfig.metadata = \"INCLUDE_ALL_METADATA\"", fw.Name))
+				}
+			}
+			return out
+		},
+	},
+}
+
+// gcpFrontsFleet follows a forwarding rule to its proxy, URL map and
+// backend service, and says whether it ends at the fleet (or redirects).
+func gcpFrontsFleet(g *graph.Graph, fr *graph.Resource) bool {
+	proxy := g.Ref(fr.Str("target"))
+	if proxy == nil {
+		return false
+	}
+	m := g.Ref(proxy.Str("urlMap"))
+	if m == nil {
+		return false
+	}
+	if truthy(m.Get("defaultUrlRedirect.httpsRedirect")) {
+		return true
+	}
+	be := g.Ref(m.Str("defaultService"))
+	if be == nil {
+		return false
+	}
+	for _, b := range maps(be.Get("backends")) {
+		if mig := g.Ref(b["group"]); mig != nil && mig.Type == gcpMIG {
+			return true
+		}
+	}
+	return false
+}
+
+func gcpIngressAllows(g *graph.Graph) []*graph.Resource {
+	var out []*graph.Resource
+	for _, fw := range g.ByType(gcpFirewall) {
+		if d := fw.Str("direction"); (d == "" || d == "INGRESS") && len(maps(fw.Get("allows"))) > 0 {
+			if off, _ := fw.Bool("disabled"); !off {
+				out = append(out, fw)
+			}
+		}
+	}
+	return out
+}
+
+// gcpAppliesToFleet says whether a firewall rule reaches the instances:
+// it names none (every instance), one of their tags or their account.
+func gcpAppliesToFleet(g *graph.Graph, fw *graph.Resource) bool {
+	tags, accounts := strs(fw.Get("targetTags")), strs(fw.Get("targetServiceAccounts"))
+	if len(tags) == 0 && len(accounts) == 0 {
+		return true
+	}
+	for _, t := range g.ByType(gcpTemplate) {
+		for _, tag := range strs(t.Get("tags")) {
+			if slices.Contains(tags, tag) {
+				return true
+			}
+		}
+		if slices.Contains(accounts, t.Str("serviceAccount.email")) {
+			return true
+		}
+	}
+	return false
+}
+
+func gcpRulePorts(rules []map[string]any) []portRange {
+	var out []portRange
+	for _, a := range rules {
+		proto := fmt.Sprint(a["protocol"])
+		ports := strs(a["ports"])
+		if proto == "all" || ((proto == "tcp" || proto == "udp" || proto == "sctp") && len(ports) == 0) {
+			out = append(out, portRange{all: true})
+			continue
+		}
+		for _, p := range ports {
+			out = append(out, parsePorts(p))
+		}
+	}
+	return out
+}
+
+func gcpPorts(fw *graph.Resource) []portRange     { return gcpRulePorts(maps(fw.Get("allows"))) }
+func gcpDenyPorts(fw *graph.Resource) []portRange { return gcpRulePorts(maps(fw.Get("denies"))) }
+
+func coversAll(ranges []portRange) bool {
+	return slices.ContainsFunc(ranges, func(p portRange) bool { return p.all })
+}
+
+func gcpOnlyPort(fw *graph.Resource, port int) bool {
+	ports := gcpPorts(fw)
+	return len(ports) > 0 && !slices.ContainsFunc(ports, func(p portRange) bool { return p.all || p.from != port || p.to != port })
+}
+
+type gcpGrant struct {
+	r      *graph.Resource
+	role   string
+	member string
+}
+
+// gcpGrants are the project-level role grants, one per member.
+func gcpGrants(g *graph.Graph) []gcpGrant {
+	var out []gcpGrant
+	for _, r := range g.ByType(gcpIAMMember) {
+		out = append(out, gcpGrant{r, r.Str("role"), r.Str("member")})
+	}
+	for _, r := range g.ByType(gcpIAMBinding) {
+		for _, m := range strs(r.Get("members")) {
+			out = append(out, gcpGrant{r, r.Str("role"), m})
+		}
+	}
+	return out
+}
