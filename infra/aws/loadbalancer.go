@@ -20,14 +20,17 @@ type LoadBalancer struct {
 	URL         pulumi.StringOutput
 }
 
-func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network, opts ...pulumi.ResourceOption) (*LoadBalancer, error) {
+func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network, account string, opts ...pulumi.ResourceOption) (*LoadBalancer, error) {
 	l := &LoadBalancer{}
 	if err := ctx.RegisterComponentResource("stayup:aws:LoadBalancer", name, l, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(l)
 
-	var err error
+	logs, logsPolicy, err := accessLogs(ctx, name+"-logs", s, account, parent)
+	if err != nil {
+		return nil, err
+	}
 	l.ALB, err = lb.NewLoadBalancer(ctx, name, &lb.LoadBalancerArgs{
 		LoadBalancerType: pulumi.String("application"),
 		Internal:         pulumi.Bool(false),
@@ -46,8 +49,11 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 		IdleTimeout: pulumi.Int(60),
 		// ALBs always balance across zones; written out to be explicit.
 		EnableCrossZoneLoadBalancing: pulumi.Bool(true),
-		Tags:                         tags(ctx, name),
-	}, parent)
+		// One line per request, kept logRetentionDays.
+		AccessLogs: &lb.LoadBalancerAccessLogsArgs{Bucket: logs.ID(), Enabled: pulumi.Bool(true)},
+		Tags:       tags(ctx, name),
+		// AWS checks that it may write to the bucket when logging is set.
+	}, parent, pulumi.DependsOn([]pulumi.Resource{logsPolicy}))
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	lbal, err := newLoadBalancer(ctx, name+"-lb", s, net, parent)
+	lbal, err := newLoadBalancer(ctx, name+"-lb", s, net, caller.AccountId, parent)
 	if err != nil {
 		return nil, err
 	}

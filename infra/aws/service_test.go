@@ -679,3 +679,56 @@ func TestArmInstanceTypesGetAnArmImage(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadBalancerAccessLogsArePrivateAndExpire(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:logRetentionDays", "90")
+	alb := testkit.Only(t, g, "aws:lb/loadBalancer:LoadBalancer")
+	bucket := g.RefOf(alb.Str("accessLogs.bucket"), "aws:s3/bucketV2:BucketV2")
+	if bucket == nil || !testkit.Bool(t, alb, "accessLogs.enabled") {
+		t.Fatalf("ALB access logs = %v, want enabled to the plan's bucket", alb.Get("accessLogs"))
+	}
+	onBucket := func(typ string) *graph.Resource {
+		for _, r := range g.ByType(typ) {
+			if r.Str("bucket") == bucket.ID {
+				return r
+			}
+		}
+		t.Fatalf("no %s on the log bucket", typ)
+		return nil
+	}
+	pab := onBucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+		if !testkit.Bool(t, pab, k) {
+			t.Errorf("public access block %s is off", k)
+		}
+	}
+	sse := onBucket("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+	if got := sse.Str("rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"); got != "AES256" {
+		t.Errorf("log bucket encryption = %q", got)
+	}
+	life := onBucket("aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+	if got := testkit.Int(t, life, "rules.0.expiration.days"); got != 90 || life.Str("rules.0.status") != "Enabled" {
+		t.Errorf("logs expire after %d days (%s), want 90", got, life.Str("rules.0.status"))
+	}
+	pol := parsePolicy(t, onBucket("aws:s3/bucketPolicy:BucketPolicy").Str("policy"))
+	var allows, tlsDeny int
+	for _, st := range pol.Statement {
+		switch st.Effect {
+		case "Allow":
+			allows++
+			res, _ := st.Resource.([]any)
+			if len(st.Action) != 1 || st.Action[0] != "s3:PutObject" || len(res) != 1 || !strings.HasSuffix(res[0].(string), "/AWSLogs/123456789012/*") {
+				t.Errorf("bucket policy allows %v on %v, want PutObject under AWSLogs/<account> only", st.Action, st.Resource)
+			}
+		case "Deny":
+			tlsDeny++
+		}
+	}
+	if allows != 1 || tlsDeny != 1 {
+		t.Errorf("bucket policy: %d allows, %d denies; want the delivery grant and a deny without TLS", allows, tlsDeny)
+	}
+	if !slices.Contains(alb.Dependencies, onBucket("aws:s3/bucketPolicy:BucketPolicy").URN) {
+		t.Error("the ALB does not wait for the bucket policy: AWS would refuse the logging setting")
+	}
+}

@@ -185,10 +185,20 @@ func gatewayRules(s spec.Spec) network.SecurityRuleTypeArray {
 	return append(rules, denyAll())
 }
 
-// fleetRules admit the app port from the gateway's subnet only.
+// fleetRules admit the app port from the gateway's subnet only, and let
+// the instances out only to the web: Ubuntu's archive (80), the registry
+// and Azure's endpoints (443). The platform's own addresses (DNS, the VM
+// agent, instance metadata) are outside the NSG's reach.
 func fleetRules(s spec.Spec) network.SecurityRuleTypeArray {
+	out := rule("web-out", "HTTP(S) out through the egress load balancer: packages, image pulls", 100, "Allow", "Tcp", "*", "80", "443")
+	out.Direction = pulumi.String("Outbound")
+	out.DestinationAddressPrefix = pulumi.String("Internet")
+	denyOut := rule("deny-all-outbound", "deny every other outbound connection", 4096, "Deny", "*", "*", "*")
+	denyOut.Direction = pulumi.String("Outbound")
 	return network.SecurityRuleTypeArray{
 		rule("app-from-gateway", fmt.Sprintf("%d/tcp from the Application Gateway's subnet only", s.Port), 100, "Allow", "Tcp", gatewayCIDR, fmt.Sprint(s.Port)),
 		denyAll(),
+		out,
+		denyOut,
 	}
 }

@@ -206,25 +206,27 @@ func TestHostHardening(t *testing.T) {
 }
 
 // rules returns an NSG's rules by priority.
-func rules(t *testing.T, g *graph.Graph, suffix string) []map[string]any {
+func rules(t *testing.T, g *graph.Graph, suffix, direction string) []map[string]any {
 	t.Helper()
 	for _, nsg := range g.ByType(nsgType) {
 		if !strings.HasSuffix(nsg.Name, suffix) {
 			continue
 		}
 		var out []map[string]any
-		prev := -1
+		prev := map[any]int{}
 		for _, r := range nsg.List("securityRules") {
 			m := r.(map[string]any)
 			if m["description"] == "" || m["description"] == nil {
 				t.Errorf("%s rule %v has no description", nsg.Name, m["name"])
 			}
 			p := int(m["priority"].(float64))
-			if p <= prev {
-				t.Errorf("%s rules out of priority order at %v", nsg.Name, m["name"])
+			if last, ok := prev[m["direction"]]; ok && p <= last {
+				t.Errorf("%s %v rules out of priority order at %v", nsg.Name, m["direction"], m["name"])
 			}
-			prev = p
-			out = append(out, m)
+			prev[m["direction"]] = p
+			if m["direction"] == direction {
+				out = append(out, m)
+			}
 		}
 		return out
 	}
@@ -235,7 +237,7 @@ func rules(t *testing.T, g *graph.Graph, suffix string) []map[string]any {
 func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
 	t.Parallel()
 	g := plan(t, "stayup:allowedCidrs", "203.0.113.0/24,198.51.100.0/24")
-	fleet := rules(t, g, "-fleet")
+	fleet := rules(t, g, "-fleet", "Inbound")
 	if len(fleet) != 2 {
 		t.Fatalf("fleet rules = %v, want app-from-gateway then deny-all", fleet)
 	}
@@ -246,7 +248,7 @@ func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
 	if last["access"] != "Deny" || last["sourceAddressPrefix"] != "*" || last["priority"].(float64) != 4096 {
 		t.Errorf("fleet's last rule = %v, want deny all at 4096", last)
 	}
-	gateway := rules(t, g, "-gateway")
+	gateway := rules(t, g, "-gateway", "Inbound")
 	var clients []string
 	for _, r := range gateway {
 		if r["access"] != "Allow" {
@@ -270,6 +272,11 @@ func TestNSGsAdmitOnlyWhatEachSubnetNeeds(t *testing.T) {
 	}
 	if gateway[len(gateway)-1]["access"] != "Deny" {
 		t.Error("gateway NSG does not end with deny-all")
+	}
+	out := rules(t, g, "-fleet", "Outbound")
+	if len(out) != 2 || fmt.Sprint(out[0]["destinationPortRanges"]) != "[80 443]" || out[0]["destinationAddressPrefix"] != "Internet" ||
+		out[1]["access"] != "Deny" || out[1]["destinationAddressPrefix"] != "*" {
+		t.Errorf("fleet outbound rules = %v, want 80/443 to the internet, then deny-all", out)
 	}
 	// Application Gateway v2 does not provision without these two.
 	required := map[string]string{"GatewayManager": "65200-65535", "AzureLoadBalancer": "*"}
@@ -353,7 +360,7 @@ func TestHTTPSWithAKeyVaultCertificate(t *testing.T) {
 		t.Errorf("routing: HTTP redirects %v, HTTPS serves %v; want both", redirect, serveHTTPS)
 	}
 	var ports []string
-	for _, r := range rules(t, g, "-gateway") {
+	for _, r := range rules(t, g, "-gateway", "Inbound") {
 		if strings.HasPrefix(fmt.Sprint(r["name"]), "clients") {
 			ports = asStrings(r["destinationPortRanges"].([]any))
 		}

@@ -138,6 +138,37 @@ func (n *Network) firewall(ctx *pulumi.Context, name string, s spec.Spec, parent
 			return err
 		}
 	}
+	// Out, the instances need HTTPS only: the image registry, Cloud
+	// Logging and Monitoring. The metadata server (DNS, time, tokens) is
+	// outside the firewall's reach.
+	if _, err := compute.NewFirewall(ctx, name+"-https-out", &compute.FirewallArgs{
+		Project:           pulumi.String(s.Project),
+		Network:           n.VPC.ID(),
+		Description:       pulumi.String("HTTPS out through Cloud NAT and Private Google Access: image pulls, logs, metrics"),
+		Direction:         pulumi.String("EGRESS"),
+		Priority:          pulumi.Int(1000),
+		DestinationRanges: pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+		TargetTags:        tag,
+		Allows: compute.FirewallAllowArray{&compute.FirewallAllowArgs{
+			Protocol: pulumi.String("tcp"), Ports: pulumi.StringArray{pulumi.String("443")},
+		}},
+		LogConfig: logs,
+	}, parent); err != nil {
+		return err
+	}
+	// GCP allows all egress by default; this replaces that with a logged deny.
+	if _, err := compute.NewFirewall(ctx, name+"-deny-egress", &compute.FirewallArgs{
+		Project:           pulumi.String(s.Project),
+		Network:           n.VPC.ID(),
+		Description:       pulumi.String("deny and log every other outbound connection"),
+		Direction:         pulumi.String("EGRESS"),
+		Priority:          pulumi.Int(65000),
+		DestinationRanges: pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+		Denies:            compute.FirewallDenyArray{&compute.FirewallDenyArgs{Protocol: pulumi.String("all")}},
+		LogConfig:         logs,
+	}, parent); err != nil {
+		return err
+	}
 	// GCP denies ingress by default without a trace; this rule denies the
 	// same and logs it, so probes of the instances are visible.
 	_, err := compute.NewFirewall(ctx, name+"-deny-ingress", &compute.FirewallArgs{

@@ -221,6 +221,9 @@ func TestFirewallAdmitsOnlyGoogleFrontEnds(t *testing.T) {
 			if fw.Str("description") == "" {
 				t.Errorf("firewall %s has no description", fw.Name)
 			}
+			if fw.Str("direction") != "INGRESS" {
+				continue
+			}
 			if fw.Get("logConfig") == nil {
 				t.Errorf("firewall %s does not log", fw.Name)
 			}
@@ -454,15 +457,27 @@ func TestTemplateRunsAPinnedCOSImage(t *testing.T) {
 	}
 }
 
-func TestFirewallRulesAreIngressAndLogged(t *testing.T) {
+func TestFirewallRulesAreLoggedAndEgressIsHTTPSOnly(t *testing.T) {
 	t.Parallel()
+	var egress []string
 	for _, fw := range plan(t).ByType(firewallType) {
-		if fw.Str("direction") != "INGRESS" {
-			t.Errorf("%s direction = %q", fw.Name, fw.Str("direction"))
-		}
 		if fw.Str("logConfig.metadata") != "INCLUDE_ALL_METADATA" {
 			t.Errorf("%s does not log with metadata: %v", fw.Name, fw.Get("logConfig"))
 		}
+		if fw.Str("direction") != "EGRESS" {
+			continue
+		}
+		p, _ := fw.Int("priority")
+		for _, a := range fw.List("allows") {
+			egress = append(egress, fmt.Sprintf("%d allow %v %v", p, graph.Lookup(a, "protocol"), graph.Lookup(a, "ports")))
+		}
+		for _, d := range fw.List("denies") {
+			egress = append(egress, fmt.Sprintf("%d deny %v to %v", p, graph.Lookup(d, "protocol"), fw.Get("destinationRanges")))
+		}
+	}
+	slices.Sort(egress)
+	if want := []string{"1000 allow tcp [443]", "65000 deny all to [0.0.0.0/0]"}; !slices.Equal(egress, want) {
+		t.Errorf("egress rules = %v, want %v", egress, want)
 	}
 }
 

@@ -18,10 +18,13 @@ func TestCheckExitStatusFollowsFailOn(t *testing.T) {
 		wantCode int
 		wantOut  string
 	}{
-		// The GCP example's only unwaived finding is the medium egress gap.
-		{[]string{"check", "--cloud", "gcp"}, 0, "waived   gcp-exposure-public-entry"},
-		{[]string{"check", "--cloud", "gcp", "--fail-on", "medium"}, 1, "medium   gcp-exposure-egress"},
-		{[]string{"check", "--cloud", "gcp", "--fail-on", "critical"}, 0, "1 finding(s) to fix, 2 waived"},
+		// The Azure example's unwaived findings are its two medium
+		// logging gaps (docs/compliance.md); the others pass every rule.
+		{[]string{"check", "--cloud", "azure"}, 0, "waived   azure-exposure-public-entry"},
+		{[]string{"check", "--cloud", "azure", "--fail-on", "medium"}, 1, "medium   azure-logging-gateway"},
+		{[]string{"check", "--cloud", "azure", "--fail-on", "critical"}, 0, "2 finding(s) to fix, 2 waived"},
+		{[]string{"check", "--cloud", "gcp", "--fail-on", "low"}, 0, "every rule passes (2 waived)"},
+		{[]string{"check", "--cloud", "aws", "--fail-on", "low"}, 0, "every rule passes (2 waived)"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()

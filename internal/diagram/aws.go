@@ -20,6 +20,7 @@ var awsTable = table{
 		"aws:ec2/natGateway:NatGateway":    node(awsNAT),
 		"aws:cloudwatch/logGroup:LogGroup": node(awsLogGroup),
 		"aws:iam/role:Role":                node(awsRole),
+		"aws:s3/bucketV2:BucketV2":         {node: awsLogBucket, edge: awsLogWriters},
 
 		"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": edge(awsIngressRule),
 		"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":   edge(awsEgressRule),
@@ -43,6 +44,12 @@ var awsTable = table{
 		"aws:ec2/routeTableAssociation:RouteTableAssociation": fold(),
 		"aws:ec2/internetGateway:InternetGateway":             fold(),
 		"aws:ec2/eip:Eip":                                     fold(),
+		// The log bucket's settings are its box's lines.
+		"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":                                     fold(),
+		"aws:s3/bucketOwnershipControls:BucketOwnershipControls":                                     fold(),
+		"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": fold(),
+		"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       fold(),
+		"aws:s3/bucketPolicy:BucketPolicy":                                                           fold(),
 	},
 	finish: awsFinish,
 }
@@ -237,6 +244,42 @@ func awsLogGroup(b *builder, r *graph.Resource) {
 	}
 	n := b.node(Node{ID: slug("logs", r.Name), Kind: LogSink, Cluster: awsRegion, Label: "CloudWatch Logs", Detail: detail})
 	b.drawn(r, n.ID)
+}
+
+// awsLogBucket draws the bucket a load balancer writes its access logs
+// to, with an arrow from every load balancer that does.
+func awsLogBucket(b *builder, r *graph.Resource) {
+	var writers []*graph.Resource
+	for _, lb := range b.g.ByType("aws:lb/loadBalancer:LoadBalancer") {
+		if on, _ := lb.Bool("accessLogs.enabled"); on && lb.Str("accessLogs.bucket") == r.ID {
+			writers = append(writers, lb)
+		}
+	}
+	if len(writers) == 0 {
+		return
+	}
+	detail := []string{"S3 · private"}
+	for _, l := range b.g.ByType("aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2") {
+		if days, ok := l.Int("rules.0.expiration.days"); ok && l.Str("bucket") == r.ID {
+			detail = append(detail, fmt.Sprintf("kept %d days", days))
+		}
+	}
+	n := b.node(Node{ID: slug("logs", r.Name), Kind: LogSink, Cluster: awsRegion, Label: "Access logs", Detail: detail})
+	b.drawn(r, n.ID)
+}
+
+// awsLogWriters draws the load balancers writing to a log bucket.
+func awsLogWriters(b *builder, r *graph.Resource) {
+	for _, lb := range b.g.ByType("aws:lb/loadBalancer:LoadBalancer") {
+		if lb.Str("accessLogs.bucket") != r.ID {
+			continue
+		}
+		for _, from := range b.nodesOf[lb.URN] {
+			for _, to := range b.nodesOf[r.URN] {
+				b.edge(from, to, Egress).note("access logs")
+			}
+		}
+	}
 }
 
 func awsRole(b *builder, r *graph.Resource) {

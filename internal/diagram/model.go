@@ -195,29 +195,11 @@ func (b *builder) nodesFor(ref any) []string {
 	return nil
 }
 
-// refOutputs are the outputs other inputs name a resource by besides its
-// id, as graph.Ref reads them.
-var refOutputs = []string{"arn", "selfLink", "selfLinkUnique", "instanceGroup", "email"}
-
 // refTo resolves a reference to a resource of one type. Plain names are
 // ambiguous (an AWS role and its instance profile share theirs), so the
 // caller says which type it means.
 func (b *builder) refTo(v any, typ string) *graph.Resource {
-	s, ok := v.(string)
-	if !ok || s == "" {
-		return nil
-	}
-	for _, r := range b.g.ByType(typ) {
-		if r.ID == s {
-			return r
-		}
-		for _, k := range refOutputs {
-			if out, _ := r.Outputs[k].(string); out == s {
-				return r
-			}
-		}
-	}
-	return nil
+	return b.g.RefOf(v, typ)
 }
 
 // nodesOfRef is nodesFor for a reference to a resource of one type.

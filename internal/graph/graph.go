@@ -86,6 +86,26 @@ func (g *Graph) Ref(v any) *Resource {
 	return nil
 }
 
+// RefOf is Ref restricted to one type, for ids that several resources
+// share (an S3 bucket and its settings all go by the bucket's name).
+func (g *Graph) RefOf(v any, typ string) *Resource {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return nil
+	}
+	for _, r := range g.ByType(typ) {
+		if r.ID == s {
+			return r
+		}
+		for _, key := range refOutputs {
+			if out, _ := r.Outputs[key].(string); out == s {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
 // Children returns the resources whose parent is urn.
 func (g *Graph) Children(urn string) []*Resource {
 	var out []*Resource
