@@ -17,6 +17,7 @@ import (
 
 	"stayup/infra"
 	"stayup/internal/plan"
+	"stayup/internal/policy"
 	"stayup/internal/project"
 	"stayup/internal/stackops"
 )
@@ -43,9 +44,13 @@ func openRealStack(ctx context.Context, o stackops.Options, create bool) (stackO
 }
 
 type stackOpOpts struct {
-	op    string // up, preview or destroy
-	stack string
-	yes   bool
+	op     string // up, preview or destroy
+	stack  string
+	yes    bool
+	failOn string
+	force  bool
+
+	severity policy.Severity
 
 	root    string
 	open    openStack
@@ -75,6 +80,10 @@ func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
 	cmd.Flags().StringVar(&o.stack, "stack", "", "the stack (its config is stacks/Pulumi.<stack>.yaml)")
 	if op != "preview" {
 		cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask before changing anything")
+	}
+	if op == "up" {
+		cmd.Flags().StringVar(&o.failOn, "fail-on", string(policy.High), "refuse to deploy on a compliance finding at or above this severity: critical, high, medium or low")
+		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed)")
 	}
 	return cmd
 }
@@ -114,6 +123,14 @@ func (o *stackOpOpts) Validate() error {
 		known, _ := project.Stacks(o.root)
 		return usagef("%s which stack? give --stack S (stack files: %s)", o.op, strings.Join(known, ", "))
 	}
+	if o.failOn == "" {
+		o.failOn = string(policy.High)
+	}
+	sev, err := policy.ParseSeverity(o.failOn)
+	if err != nil {
+		return usagef("--fail-on: %v", err)
+	}
+	o.severity = sev
 	return nil
 }
 
@@ -216,7 +233,20 @@ func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) e
 		return fmt.Errorf("check stack %s before deploying: %w", o.stack, err)
 	}
 	for _, f := range res.Findings {
-		fmt.Fprintf(s.err, "stayup: %s %s: %s (%s)\n", f.Severity, f.Rule, f.Message, f.URN)
+		if f.Waived != "" {
+			fmt.Fprintf(s.err, "stayup: waived %s: %s (%s)\n", f.Rule, f.Message, f.Waived)
+			continue
+		}
+		fmt.Fprintf(s.err, "stayup: %s %s: %s\n", f.Severity, f.Rule, f.Message)
+	}
+	// up refuses what check would fail: the findings at or above
+	// --fail-on, unless --force says the operator has read them.
+	if blocking := policy.Blocking(res.Findings, o.severity); o.op == "up" && len(blocking) > 0 {
+		if o.force {
+			fmt.Fprintf(s.err, "stayup: deploying despite %d finding(s) at or above %s (--force)\n", len(blocking), o.severity)
+			return nil
+		}
+		return fmt.Errorf("%w\nfix them, or deploy anyway with --force (see stayup check --stack %s)", &policy.GateError{FailOn: o.severity, Findings: blocking}, o.stack)
 	}
 	return nil
 }

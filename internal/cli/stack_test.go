@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"stayup/internal/plan"
+	"stayup/internal/policy"
 	"stayup/internal/stackops"
 )
 
@@ -65,25 +66,31 @@ func TestStackOpCommands(t *testing.T) {
 		wantErr   string // in the error; "" for none
 		wantOut   string
 		badConfig bool
+		finding   policy.Severity // a finding the check reports
+		force     bool
 	}{
-		{"up --yes deploys without asking", "up", true, "", some, "generate config preview up", "", "stack dev is up: http://lb.example/", false},
-		{"up asks, yes", "up", false, "y\n", some, "generate config preview up", "", "http://lb.example/", false},
-		{"up asks, no", "up", false, "n\n", some, "generate config preview", "not confirmed", "", false},
-		{"up with no one to ask refuses, naming --yes", "up", false, "", some, "generate config preview", "pass --yes", "", false},
-		{"up with nothing to change does not ask", "up", false, "", stackops.Changes{"same": 3}, "generate config preview", "", "up to date", false},
-		{"up with bad config stops before the preview", "up", true, "", some, "generate config", "check stack dev before deploying: stayup:minSize", "", true},
-		{"preview checks, never asks", "preview", false, "", some, "config preview", "", "", false},
-		{"destroy --yes", "destroy", true, "", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "stack dev destroyed", false},
-		{"destroy asks, yes", "destroy", false, "yes\n", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "destroyed", false},
-		{"destroy with no one to ask refuses", "destroy", false, "", stackops.Changes{"delete": 3}, "preview-destroy", "pass --yes", "", false},
-		{"destroy of an empty stack", "destroy", false, "", stackops.Changes{}, "preview-destroy", "", "nothing to destroy", false},
+		{"up --yes deploys without asking", "up", true, "", some, "generate config preview up", "", "stack dev is up: http://lb.example/", false, "", false},
+		{"up asks, yes", "up", false, "y\n", some, "generate config preview up", "", "http://lb.example/", false, "", false},
+		{"up asks, no", "up", false, "n\n", some, "generate config preview", "not confirmed", "", false, "", false},
+		{"up with no one to ask refuses, naming --yes", "up", false, "", some, "generate config preview", "pass --yes", "", false, "", false},
+		{"up with nothing to change does not ask", "up", false, "", stackops.Changes{"same": 3}, "generate config preview", "", "up to date", false, "", false},
+		{"up with bad config stops before the preview", "up", true, "", some, "generate config", "check stack dev before deploying: stayup:minSize", "", true, "", false},
+		{"preview checks, never asks", "preview", false, "", some, "config preview", "", "", false, "", false},
+		{"destroy --yes", "destroy", true, "", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "stack dev destroyed", false, "", false},
+		{"destroy asks, yes", "destroy", false, "yes\n", stackops.Changes{"delete": 3}, "preview-destroy destroy", "", "destroyed", false, "", false},
+		{"destroy with no one to ask refuses", "destroy", false, "", stackops.Changes{"delete": 3}, "preview-destroy", "pass --yes", "", false, "", false},
+		{"destroy of an empty stack", "destroy", false, "", stackops.Changes{}, "preview-destroy", "", "nothing to destroy", false, "", false},
+		{"up refuses a high finding", "up", true, "", some, "generate config", "1 compliance finding(s) at or above high", "", false, policy.High, false},
+		{"up deploys past a finding with --force", "up", true, "", some, "generate config preview up", "", "http://lb.example/", false, policy.High, true},
+		{"up deploys with a finding below --fail-on", "up", true, "", some, "generate config preview up", "", "http://lb.example/", false, policy.Medium, false},
+		{"preview shows a finding, never refuses", "preview", false, "", some, "config preview", "", "", false, policy.Critical, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeStack{changes: tc.changes}
 			var gotCreate bool
 			o := &stackOpOpts{
-				op: tc.op, stack: "dev", yes: tc.yes, root: t.TempDir(),
+				op: tc.op, stack: "dev", yes: tc.yes, root: t.TempDir(), severity: policy.High, force: tc.force,
 				signals: make(chan os.Signal),
 				check: func(stack string, cfg map[string]string) (*plan.Result, error) {
 					if cfg["stayup:token"] != "decrypted" {
@@ -91,6 +98,9 @@ func TestStackOpCommands(t *testing.T) {
 					}
 					if tc.badConfig {
 						return nil, errors.New("stayup:minSize: must be at least 2")
+					}
+					if tc.finding != "" {
+						return &plan.Result{Findings: []policy.Finding{{Rule: "x-rule", Severity: tc.finding, Message: "fix x"}}}, nil
 					}
 					return &plan.Result{}, nil
 				},

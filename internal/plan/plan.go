@@ -72,12 +72,14 @@ func (src Source) Config() (stack string, cfg map[string]string, err error) {
 // config returns *spec.Error before anything is registered.
 func Run(stack string, cfg map[string]string) (*Result, error) {
 	var notes []string
-	if cfg["stayup:cloud"] == string(spec.Azure) && cfg[spec.Key("sshPublicKey")] == "" {
+	// After the first `up` the key is secret config, which a plan reads
+	// as a placeholder: it stands in for it the same way.
+	if key := cfg[spec.Key("sshPublicKey")]; cfg["stayup:cloud"] == string(spec.Azure) && (key == "" || key == project.SecretPlaceholder) {
 		// `stayup up` generates the key on the first deploy; a plan shows
 		// the same model with a stand-in.
 		cfg = maps.Clone(cfg)
 		cfg[spec.Key("sshPublicKey")] = PlaceholderSSHKey
-		notes = append(notes, "stayup:sshPublicKey is not set: the plan uses a stand-in key; `stayup up` generates one on the first deploy")
+		notes = append(notes, "the plan uses a stand-in key for stayup:sshPublicKey (unset, or a secret a plan does not decrypt); `stayup up` generates it on the first deploy")
 	}
 	keys := slices.Sorted(maps.Keys(cfg))
 	problems := spec.UnknownKeys(keys)

@@ -113,10 +113,14 @@ func TestAzurePlanStandsInForTheSSHKey(t *testing.T) {
 	}
 	var text strings.Builder
 	res.Print(&text)
-	for _, want := range []string{"Note: stayup:sshPublicKey is not set", "over zones 1, 2, 3", "password login off", "max surge on", "unhealthy 34%", "automatic repairs on after PT10M", "outbound rules"} {
+	for _, want := range []string{"Note: the plan uses a stand-in key for stayup:sshPublicKey", "over zones 1, 2, 3", "password login off", "max surge on", "unhealthy 34%", "automatic repairs on after PT10M", "outbound rules"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, text.String())
 		}
+	}
+	secret, err := Run("azure", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:sshPublicKey": project.SecretPlaceholder})
+	if err != nil || len(secret.Notes) != 1 {
+		t.Errorf("with the key stored as a secret: notes %v, err %v; want the stand-in", secret.Notes, err)
 	}
 	with, err := Run("azure", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:sshPublicKey": "ssh-ed25519 AAAAC3Nza mine"})
 	if err != nil || len(with.Notes) != 0 {
