@@ -30,6 +30,7 @@ const (
 type Network struct {
 	pulumi.ResourceState
 
+	VNet          *network.VirtualNetwork
 	GatewaySubnet *network.Subnet
 	FleetSubnet   *network.Subnet
 	// EgressPool is the outbound load balancer's backend pool the
@@ -45,7 +46,8 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, sc scope, opts ..
 	}
 	parent := pulumi.Parent(n)
 
-	vnet, err := network.NewVirtualNetwork(ctx, name, &network.VirtualNetworkArgs{
+	var err error
+	n.VNet, err = network.NewVirtualNetwork(ctx, name, &network.VirtualNetworkArgs{
 		ResourceGroupName: sc.resourceGroup,
 		Location:          pulumi.String(sc.location),
 		AddressSpace:      &network.AddressSpaceArgs{AddressPrefixes: pulumi.StringArray{pulumi.String(vnetCIDR)}},
@@ -76,7 +78,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, sc scope, opts ..
 
 	n.GatewaySubnet, err = network.NewSubnet(ctx, name+"-gateway", &network.SubnetArgs{
 		ResourceGroupName:    sc.resourceGroup,
-		VirtualNetworkName:   vnet.Name,
+		VirtualNetworkName:   n.VNet.Name,
 		AddressPrefix:        pulumi.String(gatewayCIDR),
 		NetworkSecurityGroup: &network.NetworkSecurityGroupTypeArgs{Id: gatewayNSG.ID()},
 	}, parent)
@@ -85,7 +87,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, sc scope, opts ..
 	}
 	n.FleetSubnet, err = network.NewSubnet(ctx, name+"-fleet", &network.SubnetArgs{
 		ResourceGroupName:    sc.resourceGroup,
-		VirtualNetworkName:   vnet.Name,
+		VirtualNetworkName:   n.VNet.Name,
 		AddressPrefix:        pulumi.String(fleetCIDR),
 		NetworkSecurityGroup: &network.NetworkSecurityGroupTypeArgs{Id: fleetNSG.ID()},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{n.GatewaySubnet}))
@@ -136,7 +138,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, sc scope, opts ..
 	if err != nil {
 		return nil, err
 	}
-	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{"vnet": vnet.Name})
+	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{"vnet": n.VNet.Name})
 }
 
 // rule is one inbound NSG rule; priorities are spaced so a later rule can

@@ -81,6 +81,9 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	if _, err := newIdentity(ctx, name+"-instance", s, fleet, parent); err != nil {
 		return nil, err
 	}
+	if _, err := newLogging(ctx, name+"-logs", s, sc, net, gw, parent); err != nil {
+		return nil, err
+	}
 
 	svc.URL = gw.URL
 	svc.Fleet = pulumi.Map{

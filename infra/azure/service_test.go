@@ -440,3 +440,36 @@ func TestCloudInitDrainsAndPassesTheZone(t *testing.T) {
 		t.Error("the Terminate event is approved before the container is stopped")
 	}
 }
+
+func TestGatewayAndNetworkLogsAreKept(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:logRetentionDays", "90")
+	gw := testkit.Only(t, g, gwType)
+	ws := testkit.Only(t, g, "azure-native:operationalinsights:Workspace")
+	if got := testkit.Int(t, ws, "retentionInDays"); got != 90 {
+		t.Errorf("workspace keeps logs %d days, want 90", got)
+	}
+	diag := testkit.Only(t, g, "azure-native:insights:DiagnosticSetting")
+	if g.Ref(diag.Str("resourceUri")) != gw || g.Ref(diag.Str("workspaceId")) != ws {
+		t.Errorf("diagnostic setting %v -> %v, want the gateway's logs in the workspace", diag.Str("resourceUri"), diag.Str("workspaceId"))
+	}
+	if diag.Str("logs.0.categoryGroup") != "allLogs" || !testkit.Bool(t, diag, "logs.0.enabled") {
+		t.Errorf("gateway logs = %v, want allLogs on", diag.Get("logs"))
+	}
+	flow := testkit.Only(t, g, "azure-native:network:FlowLog")
+	if got := g.Ref(flow.Str("targetResourceId")); got == nil || got.Type != "azure-native:network:VirtualNetwork" {
+		t.Errorf("flow log targets %q, want the virtual network", flow.Str("targetResourceId"))
+	}
+	if !testkit.Bool(t, flow, "retentionPolicy.enabled") || testkit.Int(t, flow, "retentionPolicy.days") != 90 {
+		t.Errorf("flow log retention = %v, want 90 days", flow.Get("retentionPolicy"))
+	}
+	sa := g.Ref(flow.Str("storageId"))
+	if sa == nil || sa.Str("minimumTlsVersion") != "TLS1_2" || testkit.Bool(t, sa, "allowBlobPublicAccess") || !testkit.Bool(t, sa, "enableHttpsTrafficOnly") {
+		t.Errorf("flow log storage = %v, want private, HTTPS and TLS 1.2 only", sa)
+	}
+	// The shortest retention the workspace's tier allows is 30 days.
+	short := testkit.Only(t, plan(t, "stayup:logRetentionDays", "7"), "azure-native:operationalinsights:Workspace")
+	if got := testkit.Int(t, short, "retentionInDays"); got != 30 {
+		t.Errorf("7 days asked: workspace keeps %d, want its minimum 30", got)
+	}
+}

@@ -17,9 +17,14 @@ var azureTable = table{
 		"azure-native:network:ApplicationGateway":     node(azureGateway),
 		"azure-native:compute:VirtualMachineScaleSet": node(azureScaleSet),
 		"azure-native:network:LoadBalancer":           node(azureEgress),
+		"azure-native:operationalinsights:Workspace":  node(azureWorkspace),
 
 		"azure-native:network:NetworkSecurityGroup": edge(azureNSG),
 		"azure-native:authorization:RoleAssignment": edge(azureRoleAssignment),
+		"azure-native:insights:DiagnosticSetting":   edge(azureDiagnostics),
+		"azure-native:network:FlowLog":              edge(azureFlowLog),
+		// Flow logs' storage is where they rest, said on the network's box.
+		"azure-native:storage:StorageAccount": fold(),
 
 		// The resource group is where everything is billed and deleted
 		// together, not a hop; the addresses are on their boxes, autoscale
@@ -156,13 +161,45 @@ func azureEgress(b *builder, r *graph.Resource) {
 	b.aliases[r.ID] = n.ID
 }
 
+// azureWorkspace draws the Log Analytics workspace logs are sent to.
+func azureWorkspace(b *builder, r *graph.Resource) {
+	days, _ := r.Int("retentionInDays")
+	n := b.node(Node{ID: slug("logs", r.Name), Kind: LogSink, Cluster: azureRegion, Label: "Log Analytics", Detail: []string{fmt.Sprintf("kept %d days", days)}})
+	b.drawn(r, n.ID)
+	b.aliases[r.ID] = n.ID
+}
+
+// azureDiagnostics draws a resource sending its logs to a workspace.
+func azureDiagnostics(b *builder, r *graph.Resource) {
+	for _, from := range b.nodesFor(r.Str("resourceUri")) {
+		for _, to := range b.nodesFor(r.Str("workspaceId")) {
+			b.edge(from, to, Egress).note("access logs")
+		}
+	}
+}
+
+// azureFlowLog says on the network's box that its flows are logged.
+func azureFlowLog(b *builder, r *graph.Resource) {
+	if c := b.clusters[b.clusterOf[r.Str("targetResourceId")]]; c != nil {
+		note := "flow logs"
+		if days, ok := r.Int("retentionPolicy.days"); ok {
+			note += fmt.Sprintf(" kept %d days", days)
+		}
+		c.Notes = append(c.Notes, note)
+	}
+}
+
 // azureNSG draws a security group's allow rules as arrows into the subnet
 // it guards, and its deny-all as a note on the subnet's box.
 func azureNSG(b *builder, r *graph.Resource) {
 	subnet := b.clusterOf["nsg:"+r.ID]
 	for _, rule := range r.List("securityRules") {
 		m, _ := rule.(map[string]any)
-		if m == nil || m["direction"] != "Inbound" {
+		if m == nil {
+			continue
+		}
+		if m["direction"] == "Outbound" {
+			azureEgressRule(b, subnet, m)
 			continue
 		}
 		src := fmt.Sprint(m["sourceAddressPrefix"])
@@ -191,6 +228,26 @@ func azureNSG(b *builder, r *graph.Resource) {
 			for _, to := range targets {
 				b.edge("users", to, Request).port(ports...).peer(rangesText([]string{src}))
 			}
+		}
+	}
+}
+
+// azureEgressRule draws an outbound allow rule as the instances' arrow to
+// their way out, labelled with its ports; a deny becomes a note.
+func azureEgressRule(b *builder, subnet string, m map[string]any) {
+	if m["access"] == "Deny" {
+		if c := b.clusters[subnet]; c != nil && fmt.Sprint(m["destinationAddressPrefix"]) == "*" {
+			c.Notes = append(c.Notes, "other outbound denied")
+		}
+		return
+	}
+	var ports []string
+	for _, p := range append(strs(m["destinationPortRange"]), strs(m["destinationPortRanges"])...) {
+		ports = append(ports, p+"/tcp")
+	}
+	for _, from := range b.nodesIn(subnet) {
+		for _, nat := range b.nodesFor(b.viaFor(b.nodes[from])) {
+			b.edge(from, nat, Egress).port(ports...).peer("the internet")
 		}
 	}
 }
@@ -241,7 +298,13 @@ func azureFinish(b *builder) {
 	}
 	for _, id := range b.nodesOfKind(Fleet) {
 		for _, nat := range b.nodesFor(b.viaFor(b.nodes[id])) {
-			b.edge(id, nat, Egress).note("all egress (outbound rule)")
+			limited := false
+			for _, e := range b.m.Edges {
+				limited = limited || (e.From == id && e.To == nat)
+			}
+			if !limited {
+				b.edge(id, nat, Egress).note("all egress (no outbound rule)")
+			}
 			b.edge(nat, "registry", Egress).note("image pull")
 		}
 	}

@@ -19,6 +19,9 @@ var azureProvider = map[string]string{
 	"azure-native:network:ApplicationGateway":     "Microsoft.Network/applicationGateways",
 	"azure-native:compute:VirtualMachineScaleSet": "Microsoft.Compute/virtualMachineScaleSets",
 	"azure-native:insights:AutoscaleSetting":      "Microsoft.Insights/autoscalesettings",
+	"azure-native:operationalinsights:Workspace":  "Microsoft.OperationalInsights/workspaces",
+	"azure-native:storage:StorageAccount":         "Microsoft.Storage/storageAccounts",
+	"azure-native:network:FlowLog":                "Microsoft.Network/networkWatchers/flowLogs",
 }
 
 // azureNameInputs are the inputs that name a resource explicitly.

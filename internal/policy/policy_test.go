@@ -75,18 +75,6 @@ func planOf(t *testing.T, variant string) *graph.Graph {
 // tested too. When a component is fixed, its entry must go: the example
 // stack test fails until it does.
 var knownGaps = map[string]func(t *testing.T, g *graph.Graph){
-	"azure-logging-gateway": func(t *testing.T, g *graph.Graph) {
-		gw := find(t, g, "azure-native:network:ApplicationGateway", "stayup-gw")
-		add(g, "azure-native:insights:DiagnosticSetting", "stayup-gw-logs", map[string]any{
-			"resourceUri": gw.ID, "logs": []any{map[string]any{"categoryGroup": "allLogs", "enabled": true}},
-		})
-	},
-	"azure-logging-flow": func(t *testing.T, g *graph.Graph) {
-		vnet := find(t, g, "azure-native:network:VirtualNetwork", "stayup-net")
-		add(g, "azure-native:network:FlowLog", "stayup-net-flow", map[string]any{
-			"targetResourceId": vnet.ID, "retentionPolicy": map[string]any{"enabled": true, "days": 30.0},
-		})
-	},
 }
 
 // passing is a variant's plan with the known gaps fixed: every rule of

@@ -249,8 +249,8 @@ var mutations = []mutation{
 		set(t, gw, "sslPolicy", map[string]any{"policyType": "CustomV2", "minProtocolVersion": "TLSv1_0"})
 	}, `minProtocolVersion = "TLSv1_2"`},
 	{"azure-transport-tls-policy", "azure-tls", "no policy", delIn(gwT, "stayup-gw", "sslPolicy"), "sets no TLS policy"},
-	{"azure-logging-gateway", "azure", "no logs sent", setIn("azure-native:insights:DiagnosticSetting", "stayup-gw-logs", "logs", []any{}), "keeps no access logs"},
-	{"azure-logging-flow", "azure", "no retention", setIn("azure-native:network:FlowLog", "stayup-net-flow", "retentionPolicy.enabled", false), "has no flow logs"},
+	{"azure-logging-gateway", "azure", "no logs sent", setIn("azure-native:insights:DiagnosticSetting", "stayup-logs-gateway", "logs", []any{}), "keeps no access logs"},
+	{"azure-logging-flow", "azure", "no retention", setIn("azure-native:network:FlowLog", "stayup-logs-flow", "retentionPolicy.enabled", false), "has no flow logs"},
 	{"azure-logging-boot-diagnostics", "azure", "off", setIn(vmssT, "stayup-fleet", vmp+"diagnosticsProfile.bootDiagnostics.enabled", false), "bootDiagnostics.enabled = true"},
 }
 

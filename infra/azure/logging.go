@@ -1,0 +1,93 @@
+package azure
+
+import (
+	insights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
+	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"stayup/infra/spec"
+)
+
+// Azure creates one Network Watcher per region for a subscription with
+// virtual networks, in this resource group; flow logs belong to it.
+const networkWatcherGroup = "NetworkWatcherRG"
+
+// Logging is where the gateway's access logs and the network's flow logs
+// go, kept logRetentionDays.
+type Logging struct {
+	pulumi.ResourceState
+
+	Workspace *operationalinsights.Workspace
+}
+
+func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Network, gw *Gateway, opts ...pulumi.ResourceOption) (*Logging, error) {
+	l := &Logging{}
+	if err := ctx.RegisterComponentResource("stayup:azure:Logging", name, l, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(l)
+
+	var err error
+	l.Workspace, err = operationalinsights.NewWorkspace(ctx, name, &operationalinsights.WorkspaceArgs{
+		ResourceGroupName: sc.resourceGroup,
+		Location:          pulumi.String(sc.location),
+		Sku:               &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
+		// 30 days is the shortest this pricing tier keeps.
+		RetentionInDays: pulumi.Int(max(s.LogRetentionDays, 30)),
+		Tags:            tags(ctx),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	// Every request through the gateway and every probe result.
+	if _, err := insights.NewDiagnosticSetting(ctx, name+"-gateway", &insights.DiagnosticSettingArgs{
+		Name:        pulumi.String("stayup-gateway-logs"),
+		ResourceUri: gw.Gateway.ID(),
+		WorkspaceId: l.Workspace.ID(),
+		Logs: insights.LogSettingsArray{&insights.LogSettingsArgs{
+			CategoryGroup: pulumi.String("allLogs"),
+			Enabled:       pulumi.Bool(true),
+		}},
+		Metrics: insights.MetricSettingsArray{&insights.MetricSettingsArgs{
+			Category: pulumi.String("AllMetrics"),
+			Enabled:  pulumi.Bool(true),
+		}},
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	// Flow logs are written to a storage account: private, TLS 1.2 only.
+	account, err := storage.NewStorageAccount(ctx, "stayupflowlogs", &storage.StorageAccountArgs{
+		ResourceGroupName:      sc.resourceGroup,
+		Location:               pulumi.String(sc.location),
+		Kind:                   pulumi.String("StorageV2"),
+		Sku:                    &storage.SkuArgs{Name: pulumi.String("Standard_LRS")},
+		MinimumTlsVersion:      pulumi.String("TLS1_2"),
+		EnableHttpsTrafficOnly: pulumi.Bool(true),
+		AllowBlobPublicAccess:  pulumi.Bool(false),
+		Tags:                   tags(ctx),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	// Every flow in and out of the virtual network (CKV_AZURE_12).
+	if _, err := network.NewFlowLog(ctx, name+"-flow", &network.FlowLogArgs{
+		ResourceGroupName:  pulumi.String(networkWatcherGroup),
+		NetworkWatcherName: pulumi.String("NetworkWatcher_" + sc.location),
+		Location:           pulumi.String(sc.location),
+		TargetResourceId:   net.VNet.ID(),
+		StorageId:          account.ID(),
+		Enabled:            pulumi.Bool(true),
+		Format:             &network.FlowLogFormatParametersArgs{Type: pulumi.String("JSON"), Version: pulumi.Int(2)},
+		RetentionPolicy: &network.RetentionPolicyParametersArgs{
+			Enabled: pulumi.Bool(true),
+			Days:    pulumi.Int(s.LogRetentionDays),
+		},
+		Tags: tags(ctx),
+	}, parent); err != nil {
+		return nil, err
+	}
+	return l, ctx.RegisterResourceOutputs(l, pulumi.Map{"workspace": l.Workspace.Name})
+}
