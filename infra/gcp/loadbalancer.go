@@ -16,7 +16,10 @@ type LoadBalancer struct {
 	pulumi.ResourceState
 
 	Backend *compute.BackendService
+	// Address is the IPv4 address the url names; IPv6 holds the second
+	// address when IPv6 clients are allowed in.
 	Address *compute.GlobalAddress
+	IPv6    *compute.GlobalAddress
 	URL     pulumi.StringOutput
 }
 
@@ -81,6 +84,19 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, fleet *Fleet
 	if err != nil {
 		return nil, err
 	}
+	// Google's front ends take IPv6 only on an IPv6 address: without one,
+	// an IPv6 range in allowedCidrs would admit nobody.
+	if s.IPv6() {
+		l.IPv6, err = compute.NewGlobalAddress(ctx, name+"-v6", &compute.GlobalAddressArgs{
+			Project:     project,
+			Description: pulumi.String("the service's IPv6 address"),
+			AddressType: pulumi.String("EXTERNAL"),
+			IpVersion:   pulumi.String("IPV6"),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	serve, err := compute.NewURLMap(ctx, name, &compute.URLMapArgs{
 		Project:        project,
@@ -125,16 +141,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, fleet *Fleet
 	if err != nil {
 		return nil, err
 	}
-	if _, err := compute.NewGlobalForwardingRule(ctx, name+"-http", &compute.GlobalForwardingRuleArgs{
-		Project:             project,
-		Description:         pulumi.String("HTTP on the service's address"),
-		LoadBalancingScheme: pulumi.String("EXTERNAL_MANAGED"),
-		IpAddress:           l.Address.Address,
-		IpProtocol:          pulumi.String("TCP"),
-		PortRange:           pulumi.String("80"),
-		Target:              httpProxy.ID(),
-		Labels:              labels(ctx),
-	}, parent); err != nil {
+	if err := l.listen(ctx, name+"-http", s, 80, httpProxy.ID(), parent); err != nil {
 		return nil, err
 	}
 
@@ -180,17 +187,30 @@ func (l *LoadBalancer) https(ctx *pulumi.Context, name string, s spec.Spec, urlM
 	if err != nil {
 		return err
 	}
-	_, err = compute.NewGlobalForwardingRule(ctx, name+"-https", &compute.GlobalForwardingRuleArgs{
-		Project:             project,
-		Description:         pulumi.String("HTTPS on the service's address"),
-		LoadBalancingScheme: pulumi.String("EXTERNAL_MANAGED"),
-		IpAddress:           l.Address.Address,
-		IpProtocol:          pulumi.String("TCP"),
-		PortRange:           pulumi.String("443"),
-		Target:              proxy.ID(),
-		Labels:              labels(ctx),
-	}, parent)
-	return err
+	return l.listen(ctx, name+"-https", s, 443, proxy.ID(), parent)
+}
+
+// listen forwards a port on each of the service's addresses to a proxy.
+func (l *LoadBalancer) listen(ctx *pulumi.Context, name string, s spec.Spec, port int, proxy pulumi.IDOutput, parent pulumi.ResourceOption) error {
+	addresses := map[string]*compute.GlobalAddress{name: l.Address}
+	if l.IPv6 != nil {
+		addresses[name+"-v6"] = l.IPv6
+	}
+	for rule, address := range addresses {
+		if _, err := compute.NewGlobalForwardingRule(ctx, rule, &compute.GlobalForwardingRuleArgs{
+			Project:             pulumi.String(s.Project),
+			Description:         pulumi.String(fmt.Sprintf("port %d on the service's address", port)),
+			LoadBalancingScheme: pulumi.String("EXTERNAL_MANAGED"),
+			IpAddress:           address.Address,
+			IpProtocol:          pulumi.String("TCP"),
+			PortRange:           pulumi.String(fmt.Sprint(port)),
+			Target:              proxy,
+			Labels:              labels(ctx),
+		}, parent); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // allowList admits only allowedCidrs at the load balancer. Firewall rules

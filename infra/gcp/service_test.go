@@ -500,3 +500,27 @@ func TestCloudInitDrainsAndPassesTheZone(t *testing.T) {
 		}
 	}
 }
+
+func TestIPv6ClientsGetAnIPv6Address(t *testing.T) {
+	t.Parallel()
+	if n := len(plan(t).ByType("gcp:compute/globalAddress:GlobalAddress")); n != 1 {
+		t.Errorf("%d addresses for IPv4 clients, want 1", n)
+	}
+	g := plan(t, "stayup:allowedCidrs", "203.0.113.0/24,2001:db8::/32")
+	versions := map[string]string{}
+	for _, a := range g.ByType("gcp:compute/globalAddress:GlobalAddress") {
+		versions[a.Str("ipVersion")] = a.Outputs["address"].(string)
+	}
+	if versions["IPV4"] == "" || versions["IPV6"] == "" {
+		t.Fatalf("addresses = %v, want an IPv4 and an IPv6 one", versions)
+	}
+	served := map[string]bool{}
+	for _, fr := range g.ByType("gcp:compute/globalForwardingRule:GlobalForwardingRule") {
+		served[fr.Str("ipAddress")] = true
+	}
+	for v, addr := range versions {
+		if !served[addr] {
+			t.Errorf("no forwarding rule on the %s address %s", v, addr)
+		}
+	}
+}

@@ -91,6 +91,9 @@ func (m *mocks) gcpPhysical(typ, name string, inputs resource.PropertyMap) (stri
 		out["instanceGroup"] = fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/regions/%s/instanceGroups/%s", project, region, physName)
 	case "gcp:compute/globalAddress:GlobalAddress":
 		out["address"] = fmt.Sprintf("34.117.%d.%d", int(hexID(name, 2)[0])%200+10, int(hexID(name, 2)[1])%200+10)
+		if v, ok := inputs["ipVersion"]; ok && v.IsString() && v.StringValue() == "IPV6" {
+			out["address"] = "2600:1901:0:" + hexID(name, 4) + "::"
+		}
 	}
 	return id, out
 }
