@@ -66,12 +66,14 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newPlanCmd(s))
+	root.AddCommand(newCheckCmd(s))
 	root.AddCommand(newProbeCmd(s))
 	root.AddCommand(newDiagramCmd(s))
 	root.AddCommand(newUpCmd(s))
 	root.AddCommand(newPreviewCmd(s))
 	root.AddCommand(newDestroyCmd(s))
-	root.AddCommand(newCheckCmd(s))
+	root.AddCommand(newStatusCmd(s))
+	root.AddCommand(newChaosCmd(s))
 	return root
 }
 

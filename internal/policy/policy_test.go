@@ -74,8 +74,7 @@ func planOf(t *testing.T, variant string) *graph.Graph {
 // a plan the way the component should, so the rule's passing case is
 // tested too. When a component is fixed, its entry must go: the example
 // stack test fails until it does.
-var knownGaps = map[string]func(t *testing.T, g *graph.Graph){
-}
+var knownGaps = map[string]func(t *testing.T, g *graph.Graph){}
 
 // passing is a variant's plan with the known gaps fixed: every rule of
 // its cloud passes it.

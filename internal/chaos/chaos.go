@@ -1,0 +1,401 @@
+// Package chaos kills instances of a running fleet and measures how the
+// platform heals, the way Netflix's Chaos Monkey does, with the probe
+// running alongside to show what clients saw.
+//
+// An experiment is prepared first (Prepare: read the fleet, run the guards,
+// pick the victims), which is all a dry run does; Run then starts the probe,
+// kills, watches until the fleet is back at its desired capacity and all
+// healthy (or the timeout), and returns the Report.
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"stayup/internal/fleet"
+	"stayup/internal/probe"
+)
+
+// Verdicts.
+const (
+	Recovered    = "recovered"
+	NotRecovered = "not recovered"
+	Interrupted  = "interrupted"
+	Aborted      = "aborted"
+	DryRun       = "dry run"
+)
+
+// Options say what to kill and how. Fleet, URL, Mode and Timeout are needed.
+type Options struct {
+	Stack string
+	Fleet fleet.Fleet
+	// URL is the stack's public endpoint, probed throughout.
+	URL string
+	// Count victims are picked at random among the instances in service,
+	// unless Instances names them.
+	Count     int
+	Instances []string
+	Mode      fleet.KillMode
+	// Timeout bounds the watch, from the first kill.
+	Timeout time.Duration
+	// Poll is how often the fleet is read while watching (default 5 s,
+	// the load balancer's check interval: reading faster shows nothing new).
+	Poll time.Duration
+	// Baseline is how long the probe runs before the first kill; failures
+	// then abort the experiment (default 3 s).
+	Baseline time.Duration
+	// Probe configures the probe (rate, timeout, expect).
+	Probe []probe.Option
+	// Rand picks the victims; nil uses a random seed.
+	Rand *rand.Rand
+	// OnEvent is called with each timeline event as it happens; OnStatus
+	// with the fleet after each read while watching (a live view).
+	OnEvent  func(Event)
+	OnStatus func(Status)
+}
+
+// Validate checks the options before anything is read.
+func (o *Options) Validate() error {
+	switch {
+	case o.Fleet == nil:
+		return errors.New("no fleet")
+	case o.Mode != fleet.Abrupt && o.Mode != fleet.Graceful:
+		return fmt.Errorf("mode %q: want %q or %q", o.Mode, fleet.Abrupt, fleet.Graceful)
+	case o.Count < 1 && len(o.Instances) == 0:
+		return fmt.Errorf("count %d: kill at least one instance", o.Count)
+	case len(o.Instances) > 0 && o.Count > 0 && o.Count != len(o.Instances):
+		return fmt.Errorf("count %d but %d instances named: give one or the other", o.Count, len(o.Instances))
+	case o.Timeout <= 0:
+		return fmt.Errorf("timeout %v: must be positive", o.Timeout)
+	}
+	return nil
+}
+
+// Event is one entry of the timeline.
+type Event struct {
+	Time     time.Time
+	Kind     string // one of the Ev* constants
+	Instance string
+	Detail   string
+}
+
+// Timeline event kinds.
+const (
+	EvProbeStarted = "probe started"
+	EvKilled       = "killed"
+	EvAlreadyGone  = "already gone"
+	EvKillFailed   = "kill failed"
+	EvUnhealthy    = "seen unhealthy by the load balancer"
+	EvLaunched     = "replacement launched"
+	EvHealthy      = "replacement healthy"
+	EvRecovered    = "recovered: desired capacity, all healthy"
+	EvTimeout      = "timeout"
+	EvInterrupted  = "interrupted"
+	EvReadFailed   = "reading the fleet failed"
+)
+
+// Status is the fleet as read at one poll.
+type Status struct {
+	Time      time.Time
+	Elapsed   time.Duration // since the first kill
+	Capacity  fleet.Capacity
+	Instances []fleet.Instance
+	Err       error
+}
+
+// Plan is what an experiment will do: the fleet as it was, and who dies.
+type Plan struct {
+	Stack     string
+	Cloud     string
+	Group     string
+	URL       string
+	Mode      fleet.KillMode
+	Capacity  fleet.Capacity
+	Instances []fleet.Instance
+	Victims   []fleet.Instance
+	Settings  fleet.Settings
+	Predicted Prediction
+}
+
+// Experiment is a prepared run.
+type Experiment struct {
+	o    Options
+	Plan Plan
+}
+
+// RefusedError is a guard saying no: nothing was killed.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "refusing to kill: " + e.Reason }
+
+// Prepare reads the fleet, runs the guards and picks the victims. It kills
+// nothing; a dry run stops here.
+func Prepare(ctx context.Context, o Options) (*Experiment, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Poll <= 0 {
+		o.Poll = 5 * time.Second
+	}
+	if o.Baseline < 0 {
+		o.Baseline = 0
+	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if len(o.Instances) > 0 {
+		o.Count = len(o.Instances)
+	}
+	f := o.Fleet
+	capa, err := f.Capacity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's capacity: %w", err)
+	}
+	list, err := f.Instances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the fleet's instances: %w", err)
+	}
+	roll, err := f.Rollout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's rollout: %w", err)
+	}
+	settings, err := f.Settings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's health settings: %w", err)
+	}
+	for _, g := range []error{
+		guardNoRollout(roll),
+		guardHealthy(capa, list),
+		guardMinimum(capa, list, o.Count),
+	} {
+		if g != nil {
+			return nil, g
+		}
+	}
+	victims, err := pick(list, o.Instances, o.Count, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Experiment{o: o, Plan: Plan{
+		Stack: o.Stack, Cloud: f.Cloud(), Group: f.Name(), URL: o.URL, Mode: o.Mode,
+		Capacity: capa, Instances: list, Victims: victims, Settings: settings,
+		Predicted: predict(f.Cloud(), o.Mode, settings),
+	}}, nil
+}
+
+// guardHealthy is Chaos Monkey's outage check: experiment only on a fleet
+// at its desired capacity with every instance in service, so what the
+// report shows is the platform healing one failure, not an outage made worse.
+func guardHealthy(c fleet.Capacity, list []fleet.Instance) error {
+	var bad []string
+	in := 0
+	for _, i := range list {
+		if i.InService() {
+			in++
+		} else {
+			bad = append(bad, fmt.Sprintf("%s %s/%s", i.ID, i.State, i.Health))
+		}
+	}
+	if in != c.Desired || len(list) != c.Desired {
+		msg := fmt.Sprintf("the fleet is not at its desired capacity and all healthy: %d of %d desired in service, %d listed", in, c.Desired, len(list))
+		if len(bad) > 0 {
+			msg += " (" + strings.Join(bad, ", ") + ")"
+		}
+		return &RefusedError{msg + "; wait until it is, or fix it first"}
+	}
+	return nil
+}
+
+// guardMinimum never lets the kill leave fewer healthy instances than the
+// group's minimum size.
+func guardMinimum(c fleet.Capacity, list []fleet.Instance, count int) error {
+	in := 0
+	for _, i := range list {
+		if i.InService() {
+			in++
+		}
+	}
+	if in-count < c.Min {
+		return &RefusedError{fmt.Sprintf("killing %d of %d healthy instances would leave %d, below the group's minimum of %d", count, in, in-count, c.Min)}
+	}
+	return nil
+}
+
+// guardNoRollout refuses during a rolling update: the update replaces
+// instances itself, and the two would muddle each other's measurements.
+func guardNoRollout(r fleet.Rollout) error {
+	if r.InProgress {
+		return &RefusedError{fmt.Sprintf("a rollout is in progress (%s); wait for it to finish", r.Status)}
+	}
+	return nil
+}
+
+// pick chooses the victims: the named ones, each of which must be in
+// service, or count at random among those in service.
+func pick(list []fleet.Instance, named []string, count int, r *rand.Rand) ([]fleet.Instance, error) {
+	var in []fleet.Instance
+	for _, i := range list {
+		if i.InService() {
+			in = append(in, i)
+		}
+	}
+	if len(named) > 0 {
+		var v []fleet.Instance
+		for _, id := range named {
+			k := slices.IndexFunc(list, func(i fleet.Instance) bool { return i.ID == id })
+			switch {
+			case k < 0:
+				return nil, &RefusedError{fmt.Sprintf("instance %s is not in the fleet", id)}
+			case !list[k].InService():
+				return nil, &RefusedError{fmt.Sprintf("instance %s is not in service (%s/%s)", id, list[k].State, list[k].Health)}
+			case slices.ContainsFunc(v, func(i fleet.Instance) bool { return i.ID == id }):
+				return nil, &RefusedError{fmt.Sprintf("instance %s named twice", id)}
+			}
+			v = append(v, list[k])
+		}
+		return v, nil
+	}
+	if count > len(in) {
+		return nil, &RefusedError{fmt.Sprintf("asked to kill %d, but only %d are in service", count, len(in))}
+	}
+	r.Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
+	v := in[:count]
+	slices.SortFunc(v, func(a, b fleet.Instance) int { return strings.Compare(a.ID, b.ID) })
+	return v, nil
+}
+
+// Run starts the probe, kills the victims, watches until the fleet has
+// healed or the timeout, and reports. When ctx ends (Ctrl-C) it stops
+// killing and watching at once and reports what it saw, as Interrupted.
+// An error means nothing could be measured (the probe could not start, or
+// the first kill failed).
+func (e *Experiment) Run(ctx context.Context) (Report, error) {
+	o := e.o
+	r := Report{Plan: e.Plan, Start: time.Now()}
+	emit := func(ev Event) {
+		r.Timeline = append(r.Timeline, ev)
+		if o.OnEvent != nil {
+			o.OnEvent(ev)
+		}
+	}
+	// The probe is stopped by the experiment, not by ctx, so an interrupt
+	// still gets the probe's figures up to that moment.
+	p, err := probe.Start(context.WithoutCancel(ctx), o.URL, o.Probe...)
+	if err != nil {
+		return r, err
+	}
+	finish := func(verdict, reason string) (Report, error) {
+		r.finishProbe(p.Stop())
+		r.End = time.Now()
+		r.Verdict, r.Reason = verdict, reason
+		return r, nil
+	}
+	emit(Event{Time: time.Now(), Kind: EvProbeStarted, Detail: o.URL})
+
+	if o.Baseline > 0 {
+		t := time.NewTimer(o.Baseline)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			emit(Event{Time: time.Now(), Kind: EvInterrupted, Detail: "before any kill"})
+			return finish(Interrupted, "interrupted before any instance was killed")
+		case <-t.C:
+		}
+		if s := p.Snapshot(); s.Failures > 0 {
+			return finish(Aborted, fmt.Sprintf("the endpoint failed %d of %d requests before any kill (%s): nothing was killed", s.Failures, s.Requests, s.LastError))
+		}
+	}
+
+	w := newWatch(e.Plan)
+	for _, v := range e.Plan.Victims {
+		if ctx.Err() != nil {
+			break
+		}
+		err := o.Fleet.Kill(ctx, v.ID, o.Mode)
+		now := time.Now()
+		switch {
+		case err == nil:
+			w.killed(v, now)
+			emit(Event{Time: now, Kind: EvKilled, Instance: v.ID, Detail: fmt.Sprintf("%s, %s", o.Mode, v.Zone)})
+		case errors.Is(err, fleet.ErrNotFound):
+			emit(Event{Time: now, Kind: EvAlreadyGone, Instance: v.ID, Detail: err.Error()})
+		case len(w.victims) == 0 && ctx.Err() == nil:
+			emit(Event{Time: now, Kind: EvKillFailed, Instance: v.ID, Detail: err.Error()})
+			rep, _ := finish(Aborted, "the kill failed: "+err.Error())
+			return rep, err
+		default:
+			emit(Event{Time: now, Kind: EvKillFailed, Instance: v.ID, Detail: err.Error()})
+		}
+	}
+	if len(w.victims) == 0 {
+		if ctx.Err() != nil {
+			emit(Event{Time: time.Now(), Kind: EvInterrupted, Detail: "before any kill"})
+			return finish(Interrupted, "interrupted before any instance was killed")
+		}
+		return finish(Aborted, "no instance was killed")
+	}
+	if n := len(e.Plan.Victims) - len(w.victims); n > 0 && ctx.Err() != nil {
+		emit(Event{Time: time.Now(), Kind: EvInterrupted, Detail: fmt.Sprintf("%d of %d victims not killed", n, len(e.Plan.Victims))})
+		return finish(Interrupted, "interrupted while killing")
+	}
+
+	deadline := w.firstKill.Add(o.Timeout)
+	tick := time.NewTicker(o.Poll)
+	defer tick.Stop()
+	var lastErr string
+	for {
+		capa, err := o.Fleet.Capacity(ctx)
+		var list []fleet.Instance
+		if err == nil {
+			list, err = o.Fleet.Instances(ctx)
+		}
+		now := time.Now()
+		if ctx.Err() != nil {
+			emit(Event{Time: now, Kind: EvInterrupted, Detail: "while watching"})
+			r.fill(w)
+			return finish(Interrupted, "interrupted before the fleet was seen to recover")
+		}
+		if err != nil {
+			if err.Error() != lastErr {
+				emit(Event{Time: now, Kind: EvReadFailed, Detail: err.Error()})
+				lastErr = err.Error()
+			}
+		} else {
+			lastErr = ""
+			for _, ev := range w.observe(now, capa, list) {
+				emit(ev)
+			}
+		}
+		if o.OnStatus != nil {
+			o.OnStatus(Status{Time: now, Elapsed: now.Sub(w.firstKill), Capacity: capa, Instances: list, Err: err})
+		}
+		if w.recovered != nil {
+			emit(Event{Time: *w.recovered, Kind: EvRecovered})
+			r.fill(w)
+			return finish(Recovered, "")
+		}
+		if !now.Before(deadline) {
+			emit(Event{Time: now, Kind: EvTimeout, Detail: fmt.Sprintf("not recovered within %v", o.Timeout)})
+			r.fill(w)
+			return finish(NotRecovered, fmt.Sprintf("the fleet was not back at desired capacity and all healthy within %v", o.Timeout))
+		}
+		select {
+		case <-ctx.Done():
+			emit(Event{Time: time.Now(), Kind: EvInterrupted, Detail: "while watching"})
+			r.fill(w)
+			return finish(Interrupted, "interrupted before the fleet was seen to recover")
+		case <-tick.C:
+		}
+	}
+}
+
+// DryRunReport is the report of a dry run: the plan and nothing else.
+func (e *Experiment) DryRunReport() Report {
+	now := time.Now()
+	return Report{Plan: e.Plan, Start: now, End: now, Verdict: DryRun, Reason: "dry run: nothing was killed"}
+}

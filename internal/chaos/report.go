@@ -1,0 +1,290 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"stayup/internal/fleet"
+	"stayup/internal/probe"
+)
+
+// Report is what an experiment did and saw.
+type Report struct {
+	Plan
+	Start, End time.Time
+	Timeline   []Event
+	Victims    []VictimReport
+	// TimeToDetect is the slowest victim's kill to being seen out of the
+	// load balancer; TimeToRecover is the first kill to the fleet being
+	// whole again. Nil when it did not happen. Both are as seen by polling
+	// the fleet, so each is late by up to one poll.
+	TimeToDetect, TimeToRecover *time.Duration
+	// ClientsFailedFor is the first kill to the end of the probe's last
+	// failure window: how long clients saw errors. Nil when they saw none.
+	ClientsFailedFor *time.Duration
+	Probe            *probe.Summary
+	Verdict, Reason  string
+}
+
+// VictimReport is one killed instance's story.
+type VictimReport struct {
+	ID, Zone    string
+	Killed      time.Time
+	Detected    *time.Time // seen out of the load balancer
+	DetectedAs  string     // what it was seen as: unhealthy, draining, gone
+	Replacement string
+	Launched    *time.Time
+	Healthy     *time.Time
+}
+
+// Recovered reports whether the fleet healed in time.
+func (r Report) Recovered() bool { return r.Verdict == Recovered }
+
+// fill turns the watch's findings into the report's figures.
+func (r *Report) fill(w *watch) {
+	r.Victims = nil
+	var detect *time.Duration
+	for _, v := range w.victims {
+		vr := VictimReport{ID: v.inst.ID, Zone: v.inst.Zone, Killed: v.killed, Detected: v.detected, DetectedAs: v.detectedAs, Launched: v.launched, Healthy: v.healthy}
+		if v.replacement != nil {
+			vr.Replacement = v.replacement.ID
+		}
+		r.Victims = append(r.Victims, vr)
+		if v.detected != nil {
+			d := v.detected.Sub(v.killed)
+			if detect == nil || d > *detect {
+				detect = &d
+			}
+		}
+	}
+	r.TimeToDetect = detect
+	if w.recovered != nil {
+		d := w.recovered.Sub(w.firstKill)
+		r.TimeToRecover = &d
+	}
+	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
+}
+
+func (r Report) firstKill() time.Time {
+	if len(r.Victims) > 0 {
+		return r.Victims[0].Killed
+	}
+	return time.Time{}
+}
+
+// finishProbe adds the probe's summary and what it says about clients.
+func (r *Report) finishProbe(s probe.Summary) {
+	r.Probe = &s
+	k := r.firstKill()
+	if k.IsZero() || len(s.Windows) == 0 {
+		return
+	}
+	d := s.Windows[len(s.Windows)-1].End.Sub(k)
+	r.ClientsFailedFor = &d
+}
+
+// JSON shape: the project's report convention (DESIGN.md, Reports):
+// RFC 3339 timestamps, durations as milliseconds in *_ms fields, null for
+// what did not happen. docs/chaos.md documents every field.
+type (
+	jsonReport struct {
+		Stack          string           `json:"stack"`
+		Cloud          string           `json:"cloud"`
+		Group          string           `json:"group"`
+		URL            string           `json:"url"`
+		Mode           fleet.KillMode   `json:"mode"`
+		Capacity       fleet.Capacity   `json:"capacity"`
+		Settings       jsonSettings     `json:"settings"`
+		Instances      []fleet.Instance `json:"instances_before"`
+		Start          time.Time        `json:"start"`
+		End            time.Time        `json:"end"`
+		DurationMS     float64          `json:"duration_ms"`
+		Victims        []jsonVictim     `json:"victims"`
+		Timeline       []jsonEvent      `json:"timeline"`
+		DetectMS       *float64         `json:"time_to_detect_ms"`
+		RecoverMS      *float64         `json:"time_to_recover_ms"`
+		ClientsFailMS  *float64         `json:"clients_failed_for_ms"`
+		Predicted      jsonPrediction   `json:"predicted"`
+		Probe          *probe.Summary   `json:"probe"`
+		Verdict        string           `json:"verdict"`
+		Reason         string           `json:"reason,omitempty"`
+		PlannedVictims []string         `json:"planned_victims"`
+	}
+	jsonSettings struct {
+		CheckIntervalMS    float64 `json:"check_interval_ms"`
+		CheckTimeoutMS     float64 `json:"check_timeout_ms"`
+		HealthyThreshold   int     `json:"healthy_threshold"`
+		UnhealthyThreshold int     `json:"unhealthy_threshold"`
+		DrainMS            float64 `json:"drain_ms"`
+		GraceMS            float64 `json:"grace_ms"`
+		HealIntervalMS     float64 `json:"heal_interval_ms"`
+		HealThreshold      int     `json:"heal_threshold"`
+	}
+	jsonVictim struct {
+		ID          string     `json:"id"`
+		Zone        string     `json:"zone"`
+		Killed      time.Time  `json:"killed"`
+		Detected    *time.Time `json:"seen_unhealthy"`
+		DetectedAs  string     `json:"seen_as,omitempty"`
+		Replacement string     `json:"replacement,omitempty"`
+		Launched    *time.Time `json:"replacement_launched"`
+		Healthy     *time.Time `json:"replacement_healthy"`
+		DetectMS    *float64   `json:"detect_ms"`
+		RecoverMS   *float64   `json:"recover_ms"`
+	}
+	jsonEvent struct {
+		Time     time.Time `json:"time"`
+		Event    string    `json:"event"`
+		Instance string    `json:"instance,omitempty"`
+		Detail   string    `json:"detail,omitempty"`
+	}
+	jsonPrediction struct {
+		DetectMS  float64  `json:"detect_ms"`
+		RejoinMS  float64  `json:"rejoin_ms"`
+		RecoverMS float64  `json:"recover_ms"`
+		Basis     []string `json:"basis"`
+	}
+)
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func msp(d *time.Duration) *float64 {
+	if d == nil {
+		return nil
+	}
+	v := ms(*d)
+	return &v
+}
+
+func since(t *time.Time, from time.Time) *float64 {
+	if t == nil {
+		return nil
+	}
+	v := ms(t.Sub(from))
+	return &v
+}
+
+// MarshalJSON renders the report as `chaos --json` prints it.
+func (r Report) MarshalJSON() ([]byte, error) {
+	s := r.Settings
+	j := jsonReport{
+		Stack: r.Stack, Cloud: r.Cloud, Group: r.Group, URL: r.URL, Mode: r.Mode, Capacity: r.Capacity,
+		Settings: jsonSettings{ms(s.CheckInterval), ms(s.CheckTimeout), s.HealthyThreshold, s.UnhealthyThreshold,
+			ms(s.Drain), ms(s.Grace), ms(s.HealInterval), s.HealThreshold},
+		Instances: r.Instances, Start: r.Start, End: r.End, DurationMS: ms(r.End.Sub(r.Start)),
+		Victims: []jsonVictim{}, Timeline: []jsonEvent{},
+		DetectMS: msp(r.TimeToDetect), RecoverMS: msp(r.TimeToRecover), ClientsFailMS: msp(r.ClientsFailedFor),
+		Predicted: jsonPrediction{ms(r.Predicted.Detect), ms(r.Predicted.Rejoin), ms(r.Predicted.Recover), r.Predicted.Basis},
+		Probe:     r.Probe, Verdict: r.Verdict, Reason: r.Reason, PlannedVictims: []string{},
+	}
+	if j.Instances == nil {
+		j.Instances = []fleet.Instance{}
+	}
+	if j.Predicted.Basis == nil {
+		j.Predicted.Basis = []string{}
+	}
+	for _, v := range r.Plan.Victims {
+		j.PlannedVictims = append(j.PlannedVictims, v.ID)
+	}
+	for _, v := range r.Victims {
+		jv := jsonVictim{ID: v.ID, Zone: v.Zone, Killed: v.Killed, Detected: v.Detected, DetectedAs: v.DetectedAs,
+			Replacement: v.Replacement, Launched: v.Launched, Healthy: v.Healthy, DetectMS: since(v.Detected, v.Killed), RecoverMS: since(v.Healthy, v.Killed)}
+		j.Victims = append(j.Victims, jv)
+	}
+	for _, e := range r.Timeline {
+		j.Timeline = append(j.Timeline, jsonEvent{e.Time, e.Kind, e.Instance, e.Detail})
+	}
+	return json.Marshal(j)
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d < time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+func durText(d *time.Duration) string {
+	if d == nil {
+		return "—"
+	}
+	return round(*d).String()
+}
+
+// Print writes the report for people.
+func (r Report) Print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("chaos on stack %s (%s, group %s): %s kill of %d\n", r.Stack, r.Cloud, r.Group, r.Mode, len(r.Plan.Victims))
+	p("  fleet before: %d desired (min %d, max %d), %d listed\n", r.Capacity.Desired, r.Capacity.Min, r.Capacity.Max, len(r.Instances))
+	if r.Verdict == DryRun {
+		for _, v := range r.Plan.Victims {
+			p("  would kill %s in %s (%s, launched %s)\n", v.ID, v.Zone, v.Revision, v.Launched.Format(time.RFC3339))
+		}
+		r.printPrediction(p)
+		p("verdict: %s — %s\n", r.Verdict, r.Reason)
+		return
+	}
+	k := r.firstKill()
+	if len(r.Timeline) > 0 {
+		p("timeline (from the first kill):\n")
+		for _, e := range r.Timeline {
+			rel := ""
+			if !k.IsZero() {
+				rel = fmt.Sprintf("%+9s", round(e.Time.Sub(k)))
+			}
+			line := fmt.Sprintf("  %s %9s  %s", e.Time.Format("15:04:05.000"), rel, e.Kind)
+			if e.Instance != "" {
+				line += " " + e.Instance
+			}
+			if e.Detail != "" {
+				line += " (" + e.Detail + ")"
+			}
+			p("%s\n", line)
+		}
+	}
+	p("measured:\n")
+	p("  time to detect (kill → out of the load balancer): %s, predicted %v\n", durText(r.TimeToDetect), round(r.Predicted.Detect))
+	p("  time to recover (kill → desired capacity, all healthy): %s, predicted at most %v\n", durText(r.TimeToRecover), round(r.Predicted.Recover))
+	if s := r.Probe; s != nil {
+		if len(s.Windows) == 0 {
+			p("  clients saw no failures: %d requests\n", s.Requests)
+		} else {
+			p("  clients saw %d failures of %d requests, until %s after the kill:\n", s.Failures, s.Requests, durText(r.ClientsFailedFor))
+			for _, win := range s.Windows {
+				p("    %s → %s  %v  %d failed\n", win.Start.Format("15:04:05.000"), win.End.Format("15:04:05.000"), round(win.Duration()), win.Failures)
+			}
+		}
+		p("  longest gap between successes %v; latency p50 %v, p99 %v\n", round(s.LongestGap.Duration()), round(s.Latency.P50), round(s.Latency.P99))
+	}
+	r.printPrediction(p)
+	if r.Reason != "" {
+		p("verdict: %s — %s\n", r.Verdict, r.Reason)
+	} else {
+		p("verdict: %s\n", r.Verdict)
+	}
+}
+
+func (r Report) printPrediction(p func(string, ...any)) {
+	p("what the stack's settings predict:\n")
+	for _, b := range r.Predicted.Basis {
+		p("  - %s\n", b)
+	}
+}
+
+// PrintPlan writes what the experiment is about to do.
+func (pl Plan) PrintPlan(w io.Writer) {
+	var ids []string
+	for _, v := range pl.Victims {
+		ids = append(ids, fmt.Sprintf("%s (%s)", v.ID, v.Zone))
+	}
+	fmt.Fprintf(w, "stack %s: %d of %d instances in service; %s kill of %s\n", pl.Stack, len(pl.Instances), pl.Capacity.Desired, pl.Mode, strings.Join(ids, ", "))
+}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stayup/internal/chaos"
+	"stayup/internal/fleet"
+	"stayup/internal/probe"
+	"stayup/internal/project"
+)
+
+// Per-cloud watch timeouts: long enough for the platform to notice, boot a
+// replacement within its grace (3 min) and pass the checks, with room for a
+// slow image pull. Azure's automatic repairs wait at least 10 minutes
+// before they act, so its bound is longer.
+var chaosTimeouts = map[string]time.Duration{
+	"aws":   10 * time.Minute,
+	"gcp":   10 * time.Minute,
+	"azure": 25 * time.Minute,
+}
+
+// exitInterrupted is the shell's code for a process ended by Ctrl-C.
+const exitInterrupted = 130
+
+type chaosOpts struct {
+	stack     string
+	count     int
+	mode      string
+	instances []string
+	dryRun    bool
+	yes       bool
+	timeout   time.Duration
+	json      bool
+
+	root     string
+	open     openFleetFunc
+	poll     time.Duration // how often the fleet is read; 0: chaos's default
+	baseline time.Duration // probe before the kill; 0: chaos's default
+	signals  <-chan os.Signal
+	probe    []probe.Option // tests probe faster
+}
+
+func newChaosCmd(s streams) *cobra.Command {
+	o := &chaosOpts{open: openStackFleet}
+	cmd := &cobra.Command{
+		Use:   "chaos --stack S [--count 1] [--mode abrupt|graceful] [--instance ID] [--dry-run] [--yes] [--timeout D] [--json]",
+		Short: "Kill instances of a deployed stack and measure how it heals, with a probe running",
+		Long: `chaos checks that the fleet is at its desired capacity and all healthy, picks
+instances at random (or --instance), asks, starts a probe on the stack's url,
+kills them, and watches until the fleet is whole again or --timeout. It then
+reports the timeline (killed, seen unhealthy by the load balancer,
+replacement launched, replacement healthy), time to detect and to recover,
+what clients saw, and what the stack's own settings predict.
+
+--mode abrupt   the instance fails without warning (AWS terminate, GCP delete
+                the VM): the platform must notice by itself
+--mode graceful the group removes the instance itself, draining it first
+                (AWS terminate in the group, GCP recreate in the group)
+
+It never kills more than would leave fewer than the group's minimum healthy,
+and refuses on a fleet that is not whole. Ctrl-C stops killing and watching,
+prints the report so far, and exits 130. Exit 1 when the fleet did not
+recover within --timeout. See docs/chaos.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := project.Root(workDir())
+			if err != nil {
+				return err
+			}
+			o.root = root
+			if !cmd.Flags().Changed("count") && len(o.instances) > 0 {
+				o.count = 0
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Execute(cmd.Context(), s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.stack, "stack", "", "the deployed stack")
+	f.IntVar(&o.count, "count", 1, "how many instances to kill, picked at random among the healthy")
+	f.StringVar(&o.mode, "mode", string(fleet.Abrupt), "abrupt (the instance just dies) or graceful (the group drains and replaces it)")
+	f.StringSliceVar(&o.instances, "instance", nil, "kill this instance (repeat for more) instead of random ones")
+	f.BoolVar(&o.dryRun, "dry-run", false, "run the checks and show what would be killed, killing nothing")
+	f.BoolVar(&o.yes, "yes", false, "do not ask before killing")
+	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the fleet to heal (default: AWS and GCP 10m, Azure 25m)")
+	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/chaos.md)")
+	return cmd
+}
+
+// Validate checks the flags before anything runs.
+func (o *chaosOpts) Validate() error {
+	switch {
+	case o.stack == "":
+		known, _ := project.Stacks(o.root)
+		return usagef("chaos on which stack? give --stack S (stack files: %s)", strings.Join(known, ", "))
+	case len(o.instances) == 0 && o.count < 1:
+		return usagef("--count %d: kill at least one instance", o.count)
+	case len(o.instances) > 0 && o.count > 0 && o.count != len(o.instances):
+		return usagef("--count %d with %d --instance: give one or the other", o.count, len(o.instances))
+	case o.timeout < 0:
+		return usagef("--timeout %v: must be positive", o.timeout)
+	}
+	if _, err := fleet.ParseKillMode(o.mode); err != nil {
+		return usagef("--%v", err)
+	}
+	return nil
+}
+
+// Execute runs the experiment.
+func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
+	signals := o.signals
+	if signals == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+	// The first Ctrl-C ends ctx: chaos stops killing and watching and the
+	// report so far is printed. A second one kills the process as usual.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-signals:
+			fmt.Fprintln(s.err, "\nstayup: interrupted: no more kills; printing the report so far (instances already killed are still being replaced by the platform)")
+			cancel()
+			if o.signals == nil {
+				signal.Reset(os.Interrupt)
+			}
+		case <-ctx.Done():
+		}
+	}()
+
+	sf, err := o.open(ctx, o.root, o.stack)
+	if err != nil {
+		return err
+	}
+	defer sf.Close()
+	if err := checkURL(sf.URL); err != nil {
+		return fmt.Errorf("stack %s url output %v", o.stack, err)
+	}
+	mode, _ := fleet.ParseKillMode(o.mode)
+	timeout := o.timeout
+	if timeout == 0 {
+		timeout = chaosTimeouts[sf.Fleet.Cloud()]
+		if timeout == 0 {
+			timeout = 10 * time.Minute
+		}
+	}
+	live := newFleetView(s.err)
+	exp, err := chaos.Prepare(ctx, chaos.Options{
+		Stack: o.stack, Fleet: sf.Fleet, URL: sf.URL,
+		Count: o.count, Instances: o.instances, Mode: mode, Timeout: timeout,
+		Poll: o.poll, Baseline: o.baselineOrDefault(), Probe: o.probe,
+		OnEvent: live.event, OnStatus: live.status,
+	})
+	var refused *chaos.RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintf(s.err, "stayup: %v\n", err)
+		return exitError{1}
+	}
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return o.print(s, exp.DryRunReport())
+	}
+	exp.Plan.PrintPlan(s.err)
+	for _, v := range exp.Plan.Victims {
+		fmt.Fprintf(s.err, "  victim: %s in %s (%s/%s, revision %s)\n", v.ID, v.Zone, v.State, v.Health, v.Revision)
+	}
+	how := "terminate it behind the group's back"
+	if mode == fleet.Graceful {
+		how = "have the group drain and replace it"
+	}
+	if err := confirm(s, fmt.Sprintf("Kill %d instance(s) of stack %s (%s)?", len(exp.Plan.Victims), o.stack, how), "chaos", o.stack, o.yes); err != nil {
+		return err
+	}
+	live.start(sf.URL, timeout)
+	rep, err := exp.Run(ctx)
+	live.close()
+	if err != nil && rep.Verdict == "" {
+		return err
+	}
+	if perr := o.print(s, rep); perr != nil {
+		return perr
+	}
+	switch rep.Verdict {
+	case chaos.Recovered:
+		return nil
+	case chaos.Interrupted:
+		return exitError{exitInterrupted}
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "stayup: %v\n", err)
+	}
+	return exitError{1}
+}
+
+func (o *chaosOpts) baselineOrDefault() time.Duration {
+	if o.baseline != 0 {
+		return o.baseline
+	}
+	return 3 * time.Second
+}
+
+func (o *chaosOpts) print(s streams, r chaos.Report) error {
+	if o.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.Print(s.out)
+	return nil
+}
+
+// fleetView is the live view while chaos runs: each timeline event as a
+// line, and the fleet's table — redrawn in place on a terminal, printed
+// again only when it changed elsewhere (a log, a test).
+type fleetView struct {
+	w     io.Writer
+	tty   bool
+	lines int    // lines of the table drawn last (terminal)
+	last  string // the table printed last (not a terminal)
+}
+
+func newFleetView(w io.Writer) *fleetView {
+	v := &fleetView{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			v.tty = true
+		}
+	}
+	return v
+}
+
+func (v *fleetView) event(e chaos.Event) {
+	v.clear()
+	line := fmt.Sprintf("%s %s", e.Time.Format("15:04:05.000"), e.Kind)
+	if e.Instance != "" {
+		line += " " + e.Instance
+	}
+	if e.Detail != "" {
+		line += " (" + e.Detail + ")"
+	}
+	fmt.Fprintln(v.w, line)
+}
+
+func (v *fleetView) status(st chaos.Status) {
+	var b bytes.Buffer
+	if st.Err != nil {
+		fmt.Fprintf(&b, "reading the fleet: %v\n", st.Err)
+	} else {
+		in := 0
+		for _, i := range st.Instances {
+			if i.InService() {
+				in++
+			}
+		}
+		fmt.Fprintf(&b, "desired %d, healthy %d\n", st.Capacity.Desired, in)
+		// Uptimes change every read: leave them out of the comparison.
+		writeFleetTable(&b, blankLaunch(st.Instances), st.Time)
+	}
+	table := b.String()
+	if v.tty {
+		v.clear()
+		head := fmt.Sprintf("+%v since the kill (Ctrl-C: stop and report)\n", st.Elapsed.Round(time.Second))
+		fmt.Fprint(v.w, head+table)
+		v.lines = strings.Count(head+table, "\n")
+		return
+	}
+	if table != v.last {
+		fmt.Fprintf(v.w, "+%v since the kill:\n%s", st.Elapsed.Round(100*time.Millisecond), table)
+		v.last = table
+	}
+}
+
+func blankLaunch(list []fleet.Instance) []fleet.Instance {
+	out := make([]fleet.Instance, len(list))
+	for i, in := range list {
+		in.Launched = time.Time{}
+		out[i] = in
+	}
+	return out
+}
+
+// clear removes the table drawn last on a terminal.
+func (v *fleetView) clear() {
+	if v.tty && v.lines > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.lines)
+		v.lines = 0
+	}
+}
+
+func (v *fleetView) start(url string, timeout time.Duration) {
+	fmt.Fprintf(v.w, "probing %s; watching the fleet for up to %v\n", url, timeout)
+}
+
+func (v *fleetView) close() { v.clear() }

@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stayup/infra"
+	"stayup/internal/fleet"
+	awsfleet "stayup/internal/fleet/aws"
+	gcpfleet "stayup/internal/fleet/gcp"
+	"stayup/internal/project"
+	"stayup/internal/stackops"
+)
+
+// stackFleet is a deployed stack's fleet and the outputs around it.
+type stackFleet struct {
+	Fleet  fleet.Fleet
+	URL    string
+	Cloud  string
+	Region string
+	Close  func()
+}
+
+// openFleetFunc opens a deployed stack's fleet from its outputs.
+type openFleetFunc func(ctx context.Context, root, stack string) (*stackFleet, error)
+
+// openStackFleet reads the stack's outputs through internal/stackops and
+// builds the cloud's fleet on its SDK with the default credentials.
+func openStackFleet(ctx context.Context, root, stack string) (*stackFleet, error) {
+	readCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := stackops.Select(readCtx, stackops.Options{Root: root, Stack: stack, Program: infra.Program})
+	if errors.Is(err, stackops.ErrNoCLI) {
+		return nil, fmt.Errorf("read stack %s: %w", stack, errNoPulumi)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read stack %s: %w", stack, err)
+	}
+	out, err := st.Outputs(readCtx)
+	if err != nil {
+		return nil, err
+	}
+	return fleetFromOutputs(ctx, stack, out)
+}
+
+func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*stackFleet, error) {
+	sf := &stackFleet{Close: func() {}}
+	sf.URL, _ = out["url"].(string)
+	sf.Cloud, _ = out["cloud"].(string)
+	sf.Region, _ = out["region"].(string)
+	fo, _ := out["fleet"].(map[string]any)
+	if fo == nil {
+		return nil, fmt.Errorf("stack %s has no fleet output: has it been deployed?", stack)
+	}
+	switch sf.Cloud {
+	case "aws":
+		o, err := awsfleet.ParseOutputs(fo)
+		if err != nil {
+			return nil, fmt.Errorf("stack %s: %w", stack, err)
+		}
+		f, err := awsfleet.Open(ctx, sf.Region, o)
+		if err != nil {
+			return nil, err
+		}
+		sf.Fleet = f
+	case "gcp":
+		o, err := gcpfleet.ParseOutputs(fo)
+		if err != nil {
+			return nil, fmt.Errorf("stack %s: %w", stack, err)
+		}
+		f, err := gcpfleet.Open(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		sf.Fleet, sf.Close = f, func() { f.Close() }
+	case "azure":
+		return nil, fmt.Errorf("stack %s: status and chaos do not read Azure scale sets yet (see docs/chaos.md)", stack)
+	default:
+		return nil, fmt.Errorf("stack %s: cloud output %q: want aws, gcp or azure", stack, sf.Cloud)
+	}
+	return sf, nil
+}
+
+type statusOpts struct {
+	stack string
+	json  bool
+	root  string
+	open  openFleetFunc
+}
+
+func newStatusCmd(s streams) *cobra.Command {
+	o := &statusOpts{open: openStackFleet}
+	cmd := &cobra.Command{
+		Use:   "status --stack S [--json]",
+		Short: "Show a deployed stack's instances per zone: load balancer health, image, desired vs healthy",
+		Long: `status reads the stack's outputs, then asks the cloud for the fleet: each
+instance with its zone, state, whether the load balancer sees it healthy, the
+image and template revision it runs, and when it launched; the group's desired,
+minimum and maximum size; and its rolling update, if any. It needs the cloud's
+default credentials (AWS: environment, profile or SSO; GCP: application
+default credentials).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := project.Root(workDir())
+			if err != nil {
+				return err
+			}
+			o.root = root
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Execute(cmd.Context(), s)
+		},
+	}
+	cmd.Flags().StringVar(&o.stack, "stack", "", "the deployed stack")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the status as JSON (docs/chaos.md)")
+	return cmd
+}
+
+// Validate checks the flags before anything runs.
+func (o *statusOpts) Validate() error {
+	if o.stack == "" {
+		known, _ := project.Stacks(o.root)
+		return usagef("status of which stack? give --stack S (stack files: %s)", strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// fleetStatus is what status prints.
+type fleetStatus struct {
+	Stack     string               `json:"stack"`
+	Cloud     string               `json:"cloud"`
+	Group     string               `json:"group"`
+	URL       string               `json:"url"`
+	Capacity  fleet.Capacity       `json:"capacity"`
+	InService int                  `json:"healthy"`
+	Zones     map[string]zoneCount `json:"zones"`
+	Instances []fleet.Instance     `json:"instances"`
+	Rollout   fleet.Rollout        `json:"rollout"`
+}
+
+type zoneCount struct {
+	Instances int `json:"instances"`
+	Healthy   int `json:"healthy"`
+}
+
+// Execute reads the fleet and prints it.
+func (o *statusOpts) Execute(ctx context.Context, s streams) error {
+	sf, err := o.open(ctx, o.root, o.stack)
+	if err != nil {
+		return err
+	}
+	defer sf.Close()
+	f := sf.Fleet
+	st := fleetStatus{Stack: o.stack, Cloud: f.Cloud(), Group: f.Name(), URL: sf.URL, Zones: map[string]zoneCount{}}
+	if st.Capacity, err = f.Capacity(ctx); err != nil {
+		return err
+	}
+	if st.Instances, err = f.Instances(ctx); err != nil {
+		return err
+	}
+	if st.Rollout, err = f.Rollout(ctx); err != nil {
+		return err
+	}
+	if st.Instances == nil {
+		st.Instances = []fleet.Instance{}
+	}
+	for _, i := range st.Instances {
+		z := st.Zones[i.Zone]
+		z.Instances++
+		if i.InService() {
+			z.Healthy++
+			st.InService++
+		}
+		st.Zones[i.Zone] = z
+	}
+	if o.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(s.out, format, args...) }
+	p("stack %s (%s, group %s) %s\n", st.Stack, st.Cloud, st.Group, st.URL)
+	p("desired %d (min %d, max %d), healthy %d", st.Capacity.Desired, st.Capacity.Min, st.Capacity.Max, st.InService)
+	if st.InService < st.Capacity.Desired {
+		p("  — DEGRADED: %d missing", st.Capacity.Desired-st.InService)
+	}
+	p("\n")
+	zones := make([]string, 0, len(st.Zones))
+	for z := range st.Zones {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+	var zs []string
+	for _, z := range zones {
+		zs = append(zs, fmt.Sprintf("%s %d/%d", z, st.Zones[z].Healthy, st.Zones[z].Instances))
+	}
+	p("zones (healthy/instances): %s\n", strings.Join(zs, ", "))
+	p("rollout: %s\n", rolloutText(st.Rollout))
+	writeFleetTable(s.out, st.Instances, time.Now())
+	return nil
+}
+
+func rolloutText(r fleet.Rollout) string {
+	switch {
+	case r.InProgress && r.Percent >= 0:
+		return fmt.Sprintf("in progress (%s, %d%%) to %s", r.Status, r.Percent, r.Target)
+	case r.InProgress:
+		return fmt.Sprintf("in progress (%s) to %s", r.Status, r.Target)
+	case r.Status != "":
+		return fmt.Sprintf("none running (last: %s); all on %s: %v", r.Status, r.Target, r.Reached)
+	}
+	return fmt.Sprintf("none; all on %s: %v", r.Target, r.Reached)
+}
+
+// writeFleetTable prints the instances one a line, by zone.
+func writeFleetTable(w io.Writer, list []fleet.Instance, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ZONE\tINSTANCE\tSTATE\tLB\tIMAGE\tREVISION\tUP")
+	for _, i := range list {
+		image := i.Image
+		if image == "" {
+			image = "-"
+		}
+		up := "-"
+		if !i.Launched.IsZero() {
+			up = now.Sub(i.Launched).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Zone, i.ID, i.State, i.Health, image, i.Revision, up)
+	}
+	tw.Flush()
+}

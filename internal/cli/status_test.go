@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"stayup/internal/fleet"
+)
+
+// scriptedFleet is a fleet.Fleet whose Instances answers follow a script
+// (the last answer repeats), recording the kills.
+type scriptedFleet struct {
+	mu       sync.Mutex
+	capacity fleet.Capacity
+	lists    [][]fleet.Instance
+	reads    int
+	killed   []string
+	onKill   func()
+}
+
+func (f *scriptedFleet) Cloud() string { return "aws" }
+func (f *scriptedFleet) Name() string  { return "asg-1" }
+
+func (f *scriptedFleet) Capacity(context.Context) (fleet.Capacity, error) { return f.capacity, nil }
+
+func (f *scriptedFleet) Instances(context.Context) ([]fleet.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.lists[min(f.reads, len(f.lists)-1)]
+	f.reads++
+	return slices.Clone(l), nil
+}
+
+func (f *scriptedFleet) Kill(_ context.Context, id string, _ fleet.KillMode) error {
+	f.mu.Lock()
+	f.killed = append(f.killed, id)
+	hook := f.onKill
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return nil
+}
+
+func (f *scriptedFleet) kills() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.killed)
+}
+
+func (f *scriptedFleet) Rollout(context.Context) (fleet.Rollout, error) {
+	return fleet.Rollout{Status: "Successful", Percent: 100, Target: "lt-1:4", Reached: true}, nil
+}
+
+func (f *scriptedFleet) Settings(context.Context) (fleet.Settings, error) {
+	return fleet.Settings{CheckInterval: 5 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 180 * time.Second}, nil
+}
+
+func member(id, zone string, h fleet.Health) fleet.Instance {
+	s := fleet.Running
+	if h == fleet.Initial {
+		s = fleet.Pending
+	}
+	return fleet.Instance{ID: id, Zone: zone, State: s, Health: h, Image: "ami-1", Revision: "lt-1:4", Launched: time.Date(2026, 5, 1, 11, 0, 0, 0, time.UTC)}
+}
+
+func wholeFleet() []fleet.Instance {
+	return []fleet.Instance{member("i-1", "us-east-1a", fleet.Healthy), member("i-2", "us-east-1b", fleet.Healthy), member("i-3", "us-east-1c", fleet.Healthy)}
+}
+
+func opener(f fleet.Fleet, url string) openFleetFunc {
+	return func(context.Context, string, string) (*stackFleet, error) {
+		return &stackFleet{Fleet: f, URL: url, Cloud: "aws", Close: func() {}}, nil
+	}
+}
+
+func TestStatusHumanAndJSON(t *testing.T) {
+	t.Parallel()
+	degraded := wholeFleet()
+	degraded[2] = member("i-4", "us-east-1c", fleet.Initial)
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9}, lists: [][]fleet.Instance{degraded}}
+
+	var out bytes.Buffer
+	o := &statusOpts{stack: "aws", open: opener(f, "http://lb.example/")}
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"desired 3 (min 2, max 9), healthy 2", "DEGRADED: 1 missing", "us-east-1c 0/1", "i-4", "initial", "ami-1", "lt-1:4"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	out.Reset()
+	o.json = true
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	var got fleetStatus
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if got.InService != 2 || got.Capacity.Desired != 3 || len(got.Instances) != 3 || got.Zones["us-east-1a"].Healthy != 1 || !got.Rollout.Reached {
+		t.Errorf("status JSON %+v", got)
+	}
+}
+
+func TestStatusNeedsStack(t *testing.T) {
+	t.Parallel()
+	code, _, errOut := runCLI("status")
+	if code != 2 || !strings.Contains(errOut, "--stack") {
+		t.Errorf("exit %d, stderr %q: want 2 naming --stack", code, errOut)
+	}
+}
+
+func TestFleetFromOutputs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		out  map[string]any
+		want string
+	}{
+		{"not deployed", map[string]any{"cloud": "aws"}, "no fleet output"},
+		{"aws keys missing", map[string]any{"cloud": "aws", "fleet": map[string]any{"asgName": "a"}}, "targetGroupArn"},
+		{"gcp keys missing", map[string]any{"cloud": "gcp", "fleet": map[string]any{"project": "p"}}, "instanceGroupManager"},
+		{"azure", map[string]any{"cloud": "azure", "fleet": map[string]any{}}, "do not read Azure"},
+		{"unknown cloud", map[string]any{"cloud": "ibm", "fleet": map[string]any{}}, "want aws, gcp or azure"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := fleetFromOutputs(context.Background(), "s", tc.out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

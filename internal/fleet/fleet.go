@@ -1,0 +1,175 @@
+// Package fleet is the cloud-neutral view of a deployed stack's instances:
+// what runs where, whether the load balancer sends it traffic, what it was
+// launched from, and how to take one away. chaos (and rollout) work on this
+// view only; each cloud implements it in its own package (fleet/aws,
+// fleet/gcp) on that cloud's SDK, built from the stack's `fleet` output.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Fleet is a running group of instances behind a load balancer.
+type Fleet interface {
+	// Cloud is "aws", "gcp" or "azure"; Name is the group's name there.
+	Cloud() string
+	Name() string
+	// Instances lists the group's instances with their load balancer health.
+	Instances(ctx context.Context) ([]Instance, error)
+	// Capacity is the group's size as its autoscaler sees it.
+	Capacity(ctx context.Context) (Capacity, error)
+	// Kill takes one instance away in the given mode; the platform is
+	// expected to replace it. ErrNotFound when it is already gone.
+	Kill(ctx context.Context, id string, mode KillMode) error
+	// Rollout reports the group's rolling update, for rollout to wait on.
+	Rollout(ctx context.Context) (Rollout, error)
+	// Settings are the group's health and healing settings as deployed,
+	// from which chaos predicts how fast it should heal.
+	Settings(ctx context.Context) (Settings, error)
+}
+
+// State is an instance's lifecycle state, mapped from the cloud's words.
+type State string
+
+const (
+	// Pending: being created or booting.
+	Pending State = "pending"
+	// Running: up (which does not mean the load balancer sends it traffic).
+	Running State = "running"
+	// Stopping: being terminated, deleted or recreated.
+	Stopping State = "stopping"
+	// Stopped: terminated or deleted, still listed for a moment.
+	Stopped State = "stopped"
+)
+
+// Health is how the load balancer sees an instance.
+type Health string
+
+const (
+	// Healthy: in rotation, passing the readiness check.
+	Healthy Health = "healthy"
+	// Unhealthy: failing the check; no traffic.
+	Unhealthy Health = "unhealthy"
+	// Initial: registered, not yet passed enough checks.
+	Initial Health = "initial"
+	// Draining: leaving rotation, finishing requests in flight.
+	Draining Health = "draining"
+	// Unregistered: the load balancer does not know the instance.
+	Unregistered Health = "unregistered"
+	// Unknown: the load balancer did not say.
+	Unknown Health = "unknown"
+)
+
+// Instance is one member of the fleet.
+type Instance struct {
+	ID     string `json:"id"`
+	Zone   string `json:"zone"`
+	State  State  `json:"state"`
+	Health Health `json:"health"`
+	// Image is the machine image the instance booted, where the API tells
+	// (an AMI id on AWS); empty elsewhere.
+	Image string `json:"image,omitempty"`
+	// Revision is what the group launched it from: launch template id and
+	// version (AWS), instance template (GCP), scale set model (Azure).
+	// A rollout is done when every instance has the group's target revision.
+	Revision string `json:"revision"`
+	// Launched is when the instance was created. GCP recreates instances
+	// under the same name, so ID and Launched together name an incarnation.
+	Launched time.Time `json:"launched"`
+}
+
+// InService reports whether the instance is running and the load balancer
+// sends it traffic.
+func (i Instance) InService() bool { return i.State == Running && i.Health == Healthy }
+
+// Capacity is the group's size.
+type Capacity struct {
+	Desired int `json:"desired"`
+	Min     int `json:"min"`
+	Max     int `json:"max"`
+}
+
+// Rollout is the state of the group's rolling update.
+type Rollout struct {
+	// InProgress is set while instances are being replaced by the update.
+	InProgress bool `json:"in_progress"`
+	// Status is the cloud's own word: an instance refresh status (AWS),
+	// "stable" or "updating" (GCP), a rolling upgrade status (Azure);
+	// empty when the group never rolled.
+	Status string `json:"status"`
+	// Percent complete, -1 when the cloud does not say.
+	Percent int `json:"percent"`
+	// Target is the revision the group rolls to (see Instance.Revision).
+	Target string `json:"target"`
+	// Reached is set when every instance runs the target revision.
+	Reached bool `json:"reached"`
+}
+
+// Settings are the deployed health and healing settings.
+type Settings struct {
+	// CheckInterval x UnhealthyThreshold is how long the load balancer
+	// takes to take a dead instance out; x HealthyThreshold to take a new
+	// one in.
+	CheckInterval      time.Duration
+	CheckTimeout       time.Duration
+	HealthyThreshold   int
+	UnhealthyThreshold int
+	// Drain is the load balancer's deregistration delay / connection draining.
+	Drain time.Duration
+	// Grace is how long the group ignores a new instance's health
+	// (ASG health check grace, MIG autohealing initial delay, Azure repair grace).
+	Grace time.Duration
+	// HealInterval x HealThreshold is how long the group's own liveness
+	// check takes to condemn an instance (GCP autohealing); zero where the
+	// group relies on the load balancer's check or the compute API.
+	HealInterval  time.Duration
+	HealThreshold int
+}
+
+// KillMode says how an instance is taken away.
+type KillMode string
+
+const (
+	// Abrupt: the instance fails without warning; the platform must notice
+	// by itself.
+	Abrupt KillMode = "abrupt"
+	// Graceful: the group removes the instance itself, draining it first.
+	Graceful KillMode = "graceful"
+)
+
+// ParseKillMode reads a mode as given on the command line.
+func ParseKillMode(s string) (KillMode, error) {
+	switch m := KillMode(s); m {
+	case Abrupt, Graceful:
+		return m, nil
+	}
+	return "", fmt.Errorf("mode %q: want %q or %q", s, Abrupt, Graceful)
+}
+
+// Errors an implementation wraps so callers can tell the cases apart.
+var (
+	// ErrNotFound: the instance (or group) does not exist (any more).
+	ErrNotFound = errors.New("not found")
+	// ErrPermission: the caller's identity may not do this.
+	ErrPermission = errors.New("permission denied")
+	// ErrThrottled: the API kept refusing for rate limits after retries.
+	ErrThrottled = errors.New("throttled")
+)
+
+// PermissionError says which action was refused, so the user can grant it.
+type PermissionError struct {
+	Action string // the cloud's name for the action, e.g. ec2:TerminateInstances
+	Err    error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("missing permission %s: %v", e.Action, e.Err)
+}
+
+// Is makes errors.Is(err, ErrPermission) true.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
+
+func (e *PermissionError) Unwrap() error { return e.Err }
