@@ -1,17 +1,22 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"stayup/internal/diagram"
+	"stayup/internal/graph"
 	"stayup/internal/plan"
+	"stayup/internal/policy"
 	"stayup/internal/project"
 )
 
@@ -21,13 +26,17 @@ type diagramOpts struct {
 	configs []string
 	format  string
 	output  string
+	live    bool
 
 	root string
 	src  plan.Source
+	// export and open reach the deployed stack for --live; tests fake them.
+	export exportStack
+	open   openFleetFunc
 }
 
 func newDiagramCmd(s streams) *cobra.Command {
-	o := &diagramOpts{}
+	o := &diagramOpts{export: exportRealStack, open: openStackFleet}
 	cmd := &cobra.Command{
 		Use:   "diagram [--stack S | --cloud C] [--config key=value ...] [--format svg|mermaid|dot] [-o FILE]",
 		Short: "Draw the architecture: the path of a request and who may talk to whom",
@@ -42,6 +51,11 @@ Markdown) or dot (Graphviz); without it, -o's extension (.svg, .mmd, .dot)
 decides, and standard output gets Mermaid. --config tries a change without
 editing the stack file, as plan does.
 
+--live draws a deployed stack from its state instead of the plan, and writes
+on each zone's box the instances running there, how the load balancer sees
+them and what they were launched from (it needs the stack's state backend and
+the cloud's credentials).
+
 "stayup plan" keeps diagrams/<cloud>.* current for the example stacks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,11 +67,14 @@ editing the stack file, as plan does.
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Execute(s)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			return o.Execute(ctx, s)
 		},
 	}
 	cmd.Flags().StringVar(&o.stack, "stack", "", "stack to draw (a file in stacks/)")
-	cmd.Flags().StringVar(&o.cloud, "cloud", "", "draw a cloud's example stack: aws or gcp")
+	cmd.Flags().StringVar(&o.cloud, "cloud", "", "draw a cloud's example stack: aws, gcp or azure")
+	cmd.Flags().BoolVar(&o.live, "live", false, "draw the deployed stack, with its instances per zone (needs --stack)")
 	cmd.Flags().StringArrayVar(&o.configs, "config", nil, "override a config key: key=value (repeatable)")
 	cmd.Flags().StringVar(&o.format, "format", "", "svg, mermaid or dot (default: from -o's extension, else mermaid)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to FILE instead of standard output")
@@ -68,6 +85,9 @@ editing the stack file, as plan does.
 func (o *diagramOpts) Validate() error {
 	if o.stack == "" && o.cloud == "" {
 		return usagef("name what to draw: --stack S or --cloud C")
+	}
+	if o.live && (o.stack == "" || len(o.configs) > 0) {
+		return usagef("--live draws a deployed stack: give --stack S, without --config")
 	}
 	if o.cloud == "all" {
 		return usagef("--cloud all: diagram draws one stack; name one cloud")
@@ -111,16 +131,10 @@ func formatFromExt(ext string) string {
 	return strings.TrimPrefix(ext, ".")
 }
 
-// Execute plans the stack, draws it and writes the picture.
-func (o *diagramOpts) Execute(s streams) error {
-	res, err := planOne(o.src)
-	if err != nil {
-		return err
-	}
-	m, err := diagram.Build(res.Cloud, res.Graph)
-	if errors.Is(err, diagram.ErrNoTable) {
-		return fmt.Errorf("stack %s is on %s, which diagram does not draw yet", res.Stack, res.Cloud)
-	}
+// Execute draws the stack (its plan, or with --live its state and
+// instances) and writes the picture.
+func (o *diagramOpts) Execute(ctx context.Context, s streams) error {
+	m, err := o.model(ctx)
 	if err != nil {
 		return err
 	}
@@ -136,4 +150,55 @@ func (o *diagramOpts) Execute(s streams) error {
 		return fmt.Errorf("write the diagram: %w", err)
 	}
 	return nil
+}
+
+// model builds the picture's model from the plan, or from the deployed
+// stack with its instances.
+func (o *diagramOpts) model(ctx context.Context) (*diagram.Model, error) {
+	var (
+		g     *graph.Graph
+		cloud string
+		stack = o.stack
+	)
+	if o.live {
+		// Reading the state and the instances is a few API calls: two
+		// minutes is generous, and Ctrl-C stops it sooner.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		data, err := o.export(ctx, o.root, stack)
+		if err != nil {
+			return nil, fmt.Errorf("read stack %s: %w", stack, err)
+		}
+		if g, err = graph.FromExport(data); err != nil {
+			return nil, err
+		}
+		if len(g.Resources) == 0 {
+			return nil, fmt.Errorf("stack %s has no resources: deploy it with stayup up --stack %s first", stack, stack)
+		}
+		cloud = policy.CloudOf(g)
+	} else {
+		res, err := planOne(o.src)
+		if err != nil {
+			return nil, err
+		}
+		g, cloud, stack = res.Graph, res.Cloud, res.Stack
+	}
+	m, err := diagram.Build(cloud, g)
+	if errors.Is(err, diagram.ErrNoTable) {
+		return nil, fmt.Errorf("stack %s is on %q, which diagram does not draw", stack, cloud)
+	}
+	if err != nil || !o.live {
+		return m, err
+	}
+	sf, err := o.open(ctx, o.root, stack)
+	if err != nil {
+		return nil, err
+	}
+	defer sf.Close()
+	list, err := sf.Fleet.Instances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the instances of stack %s: %w", stack, err)
+	}
+	m.AddInstances(list)
+	return m, nil
 }

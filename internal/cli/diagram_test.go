@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"stayup/internal/fleet"
 	"stayup/internal/project"
 )
 
@@ -124,5 +126,49 @@ func TestPlanWritesExampleDiagrams(t *testing.T) {
 				t.Errorf("wrote %v, want nothing", names)
 			}
 		})
+	}
+}
+
+// liveExport is a deployed AWS stack's state, as small as a picture needs:
+// a VPC, a subnet in us-east-1a, and the group over it.
+const liveExport = `{"version":3,"deployment":{"resources":[
+ {"urn":"urn:pulumi:live::stayup::pulumi:pulumi:Stack::stayup-live","type":"pulumi:pulumi:Stack","outputs":{"cloud":"aws","region":"us-east-1","image":"nginx:1"}},
+ {"urn":"urn:pulumi:live::stayup::aws:ec2/vpc:Vpc::net","type":"aws:ec2/vpc:Vpc","id":"vpc-1","inputs":{"cidrBlock":"10.0.0.0/16"},"outputs":{"cidrBlock":"10.0.0.0/16"}},
+ {"urn":"urn:pulumi:live::stayup::aws:ec2/subnet:Subnet::a","type":"aws:ec2/subnet:Subnet","id":"subnet-a","inputs":{"vpcId":"vpc-1","availabilityZone":"us-east-1a","cidrBlock":"10.0.128.0/20"},"outputs":{"vpcId":"vpc-1","availabilityZone":"us-east-1a"}},
+ {"urn":"urn:pulumi:live::stayup::aws:autoscaling/group:Group::fleet","type":"aws:autoscaling/group:Group","id":"asg-1","inputs":{"vpcZoneIdentifiers":["subnet-a"],"minSize":2,"maxSize":4},"outputs":{"name":"asg-1"}}
+]}}`
+
+func TestDiagramLiveShowsTheInstances(t *testing.T) {
+	t.Parallel()
+	f := &scriptedFleet{lists: [][]fleet.Instance{{
+		member("i-0aaa", "us-east-1a", fleet.Healthy), member("i-0bbb", "us-east-1a", fleet.Unhealthy),
+	}}}
+	o := &diagramOpts{stack: "live", live: true, format: "mermaid",
+		export: func(context.Context, string, string) ([]byte, error) { return []byte(liveExport), nil },
+		open:   opener(f, "http://lb.example/"),
+	}
+	var out bytes.Buffer
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"App instances", "live: 2 instance(s), 1 healthy", "i-0aaa healthy · lt-1:4", "i-0bbb unhealthy"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("live diagram lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// A stack that is not deployed, or whose instances cannot be read, says so.
+	o.export = func(context.Context, string, string) ([]byte, error) { return []byte(`{"version":3,"deployment":{"resources":[]}}`), nil }
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err == nil || !strings.Contains(err.Error(), "deploy it with stayup up --stack live") {
+		t.Errorf("empty stack: error %v", err)
+	}
+}
+
+func TestDiagramLiveNeedsAStack(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"diagram", "--cloud", "aws", "--live"}, {"diagram", "--stack", "aws", "--live", "--config", "port=9000"}} {
+		if code, _, errOut := run(args...); code != 2 || !strings.Contains(errOut, "--live draws a deployed stack") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
 	}
 }

@@ -217,7 +217,7 @@ func awsGroup(b *builder, r *graph.Resource) {
 			continue
 		}
 		n := b.node(Node{
-			ID: slug("fleet", s.Str("availabilityZone")), Kind: Fleet, Cluster: b.clusterOf[id],
+			ID: slug("fleet", s.Str("availabilityZone")), Kind: Fleet, Cluster: b.clusterOf[id], Zone: s.Str("availabilityZone"),
 			Label: "App instances", Detail: []string{b.subnets[id], strings.Join(first, " · "), size},
 		})
 		b.drawn(r, n.ID)

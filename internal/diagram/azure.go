@@ -138,7 +138,7 @@ func azureScaleSet(b *builder, r *graph.Resource) {
 	}
 	for _, zone := range strs(r.Get("zones")) {
 		z := b.cluster(slug("zone", where, zone), where, ZoneLevel, "zone "+zone)
-		n := b.node(Node{ID: slug("fleet", zone), Kind: Fleet, Cluster: z.ID, Label: "App instances", Detail: first})
+		n := b.node(Node{ID: slug("fleet", zone), Kind: Fleet, Cluster: z.ID, Zone: zone, Label: "App instances", Detail: first})
 		b.drawn(r, n.ID)
 	}
 	// The gateway's pool and the egress pool the instances join.

@@ -203,7 +203,7 @@ func gcpGroup(b *builder, r *graph.Resource) {
 	for _, zone := range zones {
 		z := b.cluster(slug("zone", zone), where, ZoneLevel, zone)
 		n := b.node(Node{
-			ID: slug("fleet", zone), Kind: Fleet, Cluster: z.ID,
+			ID: slug("fleet", zone), Kind: Fleet, Cluster: z.ID, Zone: zone,
 			Label: "App instances", Detail: []string{strings.Join(first, " · "), size},
 		})
 		b.drawn(r, n.ID)

@@ -77,6 +77,8 @@ type Node struct {
 	Cluster string   `json:"cluster,omitempty"`
 	Label   string   `json:"label"`
 	Detail  []string `json:"detail,omitempty"`
+	// Zone is where a fleet node's instances run, as the cloud names it.
+	Zone string `json:"zone,omitempty"`
 }
 
 // Edge is one arrow. Its label is built from the facts the tables found
