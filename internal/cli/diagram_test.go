@@ -158,7 +158,9 @@ func TestDiagramLiveShowsTheInstances(t *testing.T) {
 	}
 
 	// A stack that is not deployed, or whose instances cannot be read, says so.
-	o.export = func(context.Context, string, string) ([]byte, error) { return []byte(`{"version":3,"deployment":{"resources":[]}}`), nil }
+	o.export = func(context.Context, string, string) ([]byte, error) {
+		return []byte(`{"version":3,"deployment":{"resources":[]}}`), nil
+	}
 	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err == nil || !strings.Contains(err.Error(), "deploy it with stayup up --stack live") {
 		t.Errorf("empty stack: error %v", err)
 	}
