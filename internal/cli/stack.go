@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/spf13/cobra"
@@ -52,14 +53,16 @@ type stackOpOpts struct {
 
 	severity policy.Severity
 
-	root    string
-	open    openStack
-	check   func(stack string, cfg map[string]string) (*plan.Result, error)
-	signals <-chan os.Signal // nil: the process's interrupts
+	root  string
+	open  openStack
+	check func(stack string, cfg map[string]string) (*plan.Result, error)
+	// features checks an Azure subscription's features before up.
+	features func(ctx context.Context, cfg map[string]string, s streams) error
+	signals  <-chan os.Signal // nil: the process's interrupts
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -239,6 +242,11 @@ func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) e
 		}
 		fmt.Fprintf(s.err, "stayup: %s %s: %s\n", f.Severity, f.Rule, f.Message)
 	}
+	if o.op == "up" && cfg["stayup:cloud"] == "azure" && o.features != nil {
+		if err := o.features(ctx, cfg, s); err != nil {
+			return err
+		}
+	}
 	// up refuses what check would fail: the findings at or above
 	// --fail-on, unless --force says the operator has read them.
 	if blocking := policy.Blocking(res.Findings, o.severity); o.op == "up" && len(blocking) > 0 {
@@ -301,4 +309,29 @@ func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Wri
 		once.Do(func() { close(done) })
 		cancel()
 	}
+}
+
+// checkAzureFeatures refuses to deploy to a subscription that has not
+// registered the features the scale set needs: Azure would otherwise fail
+// halfway through creating it. When the subscription or the credentials
+// cannot be read here, it says so and leaves the judgement to Azure.
+func checkAzureFeatures(ctx context.Context, cfg map[string]string, s streams) error {
+	sub := stackops.AzureSubscription(ctx, cfg, os.Getenv)
+	if sub == "" {
+		fmt.Fprintln(s.err, "stayup: cannot tell which Azure subscription this deploys to (set azure-native:subscriptionId or ARM_SUBSCRIPTION_ID), so its features are not checked before up")
+		return nil
+	}
+	checker, err := stackops.NewFeatureChecker()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		err = checker.Check(ctx, sub, stackops.AzureFeatures(cfg))
+	}
+	if errors.Is(err, stackops.ErrFeatureMissing) {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "stayup: could not check subscription %s's features before up: %v\n", sub, err)
+	}
+	return nil
 }

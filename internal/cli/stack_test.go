@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -166,5 +167,55 @@ func TestHandleInterrupts(t *testing.T) {
 	case <-abort:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the second interrupt did not abort")
+	}
+}
+
+// azureStack is a fakeStack whose config is an Azure stack's.
+type azureStack struct{ fakeStack }
+
+func (f *azureStack) Config(context.Context) (map[string]auto.ConfigValue, error) {
+	f.calls = append(f.calls, "config")
+	return map[string]auto.ConfigValue{"stayup:cloud": {Value: "azure"}, "stayup:token": {Value: "decrypted"}}, nil
+}
+
+func TestUpChecksAzureFeaturesFirst(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		features  error
+		wantCalls string
+		wantErr   string
+	}{
+		{"a missing feature stops up before the preview", fmt.Errorf("%w: MaxSurgeRollingUpgrade", stackops.ErrFeatureMissing), "generate config", "MaxSurgeRollingUpgrade"},
+		{"registered features let it go on", nil, "generate config preview up", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := &azureStack{fakeStack{changes: stackops.Changes{"create": 1}}}
+			var checked map[string]string
+			o := &stackOpOpts{
+				op: "up", stack: "dev", yes: true, root: t.TempDir(), severity: policy.High,
+				signals: make(chan os.Signal),
+				check:   func(string, map[string]string) (*plan.Result, error) { return &plan.Result{}, nil },
+				open: func(context.Context, stackops.Options, bool) (stackOps, error) {
+					return fake, nil
+				},
+				features: func(_ context.Context, cfg map[string]string, _ streams) error {
+					checked = cfg
+					return tc.features
+				},
+			}
+			var out, errOut bytes.Buffer
+			err := o.Execute(context.Background(), streams{in: strings.NewReader(""), out: &out, err: &errOut})
+			if got := strings.Join(fake.calls, " "); got != tc.wantCalls {
+				t.Errorf("calls %q, want %q", got, tc.wantCalls)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+			if checked["stayup:cloud"] != "azure" {
+				t.Errorf("features checked with config %v", checked)
+			}
+		})
 	}
 }
