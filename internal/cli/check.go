@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,16 +148,7 @@ func (o *checkOpts) Execute(ctx context.Context, s streams) error {
 	}
 
 	if o.json {
-		var v any = results
-		if len(sources) == 1 {
-			if len(results) == 0 {
-				return exitError{1}
-			}
-			v = results[0]
-		}
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(v); err != nil {
+		if err := writeJSON(s.out, results, len(sources) == 1); err != nil {
 			return err
 		}
 	} else {

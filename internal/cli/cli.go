@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -84,4 +85,20 @@ func workDir() string {
 		return "."
 	}
 	return wd
+}
+
+// writeJSON prints --json results: one stack's as an object, several as an
+// array. A single result that failed prints nothing and exits 1, its error
+// already on stderr.
+func writeJSON[T any](w io.Writer, results []T, single bool) error {
+	var v any = results
+	if single {
+		if len(results) == 0 {
+			return exitError{1}
+		}
+		v = results[0]
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

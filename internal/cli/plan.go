@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -159,16 +158,7 @@ func (o *planOpts) Execute(_ any, s streams) error {
 	}
 
 	if o.json {
-		var v any = results
-		if len(sources) == 1 {
-			if len(results) == 0 {
-				return exitError{1}
-			}
-			v = results[0]
-		}
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(v); err != nil {
+		if err := writeJSON(s.out, results, len(sources) == 1); err != nil {
 			return err
 		}
 	} else {
