@@ -98,10 +98,8 @@ func (m *Metrics) Add(r Result) {
 	if r.Reused {
 		cs.Reused++
 	}
-	if r.Retried {
-		m.retries++
-		cs.Retries++
-	}
+	m.retries += r.Retries
+	cs.Retries += r.Retries
 	if r.Status != 0 {
 		m.statuses[r.Status]++
 		if m.cfg.header != "" {

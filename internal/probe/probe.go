@@ -193,9 +193,11 @@ type Result struct {
 	HeaderValue string
 	// Reused is set when the request went out on a kept-alive connection.
 	Reused bool
-	// Retried is set when Go's transport silently sent the request again on
-	// a new connection because a reused one broke before the response.
-	Retried bool
+	// Retries counts the times Go's transport silently sent the request
+	// again on another connection because the one it used broke before the
+	// response; the retry itself can land on a reused connection that
+	// breaks too.
+	Retries int
 }
 
 // OK reports whether the request succeeded.
@@ -480,7 +482,7 @@ func (p *Probe) send(j job) {
 	}
 	r.Latency = time.Since(sent)
 	r.Reused = tk.reused
-	r.Retried = tk.retries > 0
+	r.Retries = tk.retries
 	if err != nil {
 		r.Err = reason(err)
 	}
