@@ -64,9 +64,11 @@ replacement launched, replacement healthy), time to detect and to recover,
 what clients saw, and what the stack's own settings predict.
 
 --mode abrupt   the instance fails without warning (AWS terminate, GCP delete
-                the VM): the platform must notice by itself
+                the VM, Azure stop the service in the VM): the platform must
+                notice by itself
 --mode graceful the group removes the instance itself, draining it first
-                (AWS terminate in the group, GCP recreate in the group)
+                (AWS terminate in the group, GCP recreate in the group, Azure
+                add a VM, wait until it is healthy, delete the victim)
 
 It never kills more than would leave fewer than the group's minimum healthy,
 and refuses on a fleet that is not whole. Ctrl-C stops killing and watching,

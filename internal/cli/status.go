@@ -16,6 +16,7 @@ import (
 	"stayup/infra"
 	"stayup/internal/fleet"
 	awsfleet "stayup/internal/fleet/aws"
+	azurefleet "stayup/internal/fleet/azure"
 	gcpfleet "stayup/internal/fleet/gcp"
 	"stayup/internal/project"
 	"stayup/internal/stackops"
@@ -83,7 +84,15 @@ func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*s
 		}
 		sf.Fleet, sf.Close = f, func() { f.Close() }
 	case "azure":
-		return nil, fmt.Errorf("stack %s: status and chaos do not read Azure scale sets yet (see docs/chaos.md)", stack)
+		o, err := azurefleet.ParseOutputs(fo)
+		if err != nil {
+			return nil, fmt.Errorf("stack %s: %w", stack, err)
+		}
+		f, err := azurefleet.Open(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		sf.Fleet = f
 	default:
 		return nil, fmt.Errorf("stack %s: cloud output %q: want aws, gcp or azure", stack, sf.Cloud)
 	}
@@ -107,7 +116,7 @@ instance with its zone, state, whether the load balancer sees it healthy, the
 image and template revision it runs, and when it launched; the group's desired,
 minimum and maximum size; and its rolling update, if any. It needs the cloud's
 default credentials (AWS: environment, profile or SSO; GCP: application
-default credentials).`,
+default credentials; Azure: environment, managed identity or az login).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := project.Root(workDir())

@@ -129,7 +129,7 @@ func TestFleetFromOutputs(t *testing.T) {
 		{"not deployed", map[string]any{"cloud": "aws"}, "no fleet output"},
 		{"aws keys missing", map[string]any{"cloud": "aws", "fleet": map[string]any{"asgName": "a"}}, "targetGroupArn"},
 		{"gcp keys missing", map[string]any{"cloud": "gcp", "fleet": map[string]any{"project": "p"}}, "instanceGroupManager"},
-		{"azure", map[string]any{"cloud": "azure", "fleet": map[string]any{}}, "do not read Azure"},
+		{"azure keys missing", map[string]any{"cloud": "azure", "fleet": map[string]any{"subscriptionId": "s"}}, "scaleSetName"},
 		{"unknown cloud", map[string]any{"cloud": "ibm", "fleet": map[string]any{}}, "want aws, gcp or azure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
