@@ -75,6 +75,7 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newDestroyCmd(s))
 	root.AddCommand(newStatusCmd(s))
 	root.AddCommand(newChaosCmd(s))
+	root.AddCommand(newRolloutCmd(s))
 	return root
 }
 

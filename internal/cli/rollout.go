@@ -1,0 +1,265 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stayup/infra"
+	"stayup/internal/probe"
+	"stayup/internal/project"
+	"stayup/internal/rollout"
+	"stayup/internal/stackops"
+)
+
+// Per-cloud bounds on each wait for the cloud's rolling update: three
+// instances replaced one at a time with surge, each booting, pulling the
+// image and passing the checks (AWS also waits out the health check grace
+// and the deregistration delay; Azure's rolling upgrade batches are slower).
+var rolloutTimeouts = map[string]time.Duration{
+	"aws":   30 * time.Minute,
+	"gcp":   30 * time.Minute,
+	"azure": 45 * time.Minute,
+}
+
+// openRolloutStack opens the stack rollout changes.
+type openRolloutStack func(ctx context.Context, o stackops.Options) (rollout.Stack, error)
+
+func openRealRolloutStack(ctx context.Context, o stackops.Options) (rollout.Stack, error) {
+	st, err := stackops.Select(ctx, o)
+	if errors.Is(err, stackops.ErrNoCLI) {
+		return nil, fmt.Errorf("open stack %s: %w", o.Stack, errNoPulumi)
+	}
+	return st, err
+}
+
+type rolloutOpts struct {
+	stack         string
+	image         string
+	yes           bool
+	allowFailures int
+	noRollback    bool
+	timeout       time.Duration
+	json          bool
+
+	root      string
+	stackOpts stackops.Options // the program and CLI settings; tests set their own
+	openStack openRolloutStack
+	openFleet openFleetFunc
+	poll      time.Duration // 0: rollout's defaults
+	baseline  time.Duration
+	settle    time.Duration
+	signals   <-chan os.Signal
+	probe     []probe.Option
+}
+
+func newRolloutCmd(s streams) *cobra.Command {
+	o := &rolloutOpts{openStack: openRealRolloutStack, openFleet: openStackFleet, stackOpts: stackops.Options{Program: infra.Program}}
+	cmd := &cobra.Command{
+		Use:   "rollout --stack S --image REF [--yes] [--allow-failures 0] [--no-rollback] [--timeout D] [--json]",
+		Short: "Roll a deployed stack to a new image and prove, with a probe running, that clients saw no downtime",
+		Long: `rollout checks that the stack is deployed, that no rolling update is in
+progress, that the fleet is at its desired capacity and all healthy, and that
+the endpoint answers cleanly for a few seconds. It then starts a probe on the
+stack's url (recording X-Stayup-Version), sets stayup:image, runs up, and
+waits for the cloud's own rolling update (AWS instance refresh, GCP managed
+instance group update, Azure rolling upgrade) to replace every instance, then
+keeps probing through a settle period. The report shows each phase, the
+probe's figures and the version mix over time.
+
+The verdict is success when clients saw at most --allow-failures failures and
+every instance in service runs the new image. Otherwise the rollout is rolled
+back: where the platform rolled back by itself (Azure), rollout refreshes the
+stack and restores the previous stayup:image; elsewhere it sets the previous
+image, runs up and waits — unless --no-rollback. The first Ctrl-C stops the
+rollout and rolls back; a second one stops the rollback too. Exit 0 only on
+success, 130 when interrupted. See docs/rollout.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			root, err := project.Root(workDir())
+			if err != nil {
+				return err
+			}
+			o.root = root
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Execute(cmd.Context(), s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.stack, "stack", "", "the deployed stack")
+	f.StringVar(&o.image, "image", "", "the container image to roll to")
+	f.BoolVar(&o.yes, "yes", false, "do not ask before changing the stack")
+	f.IntVar(&o.allowFailures, "allow-failures", 0, "how many failed probe requests still count as zero downtime")
+	f.BoolVar(&o.noRollback, "no-rollback", false, "leave a failed rollout as it is")
+	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the cloud's rolling update, each way (default: AWS and GCP 30m, Azure 45m)")
+	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/rollout.md)")
+	return cmd
+}
+
+// Validate checks the flags before anything runs.
+func (o *rolloutOpts) Validate() error {
+	switch {
+	case o.stack == "":
+		known, _ := project.Stacks(o.root)
+		return usagef("rollout on which stack? give --stack S (stack files: %s)", strings.Join(known, ", "))
+	case strings.TrimSpace(o.image) == "":
+		return usagef("rollout of which image? give --image REF")
+	case o.allowFailures < 0:
+		return usagef("--allow-failures %d: must be >= 0", o.allowFailures)
+	case o.timeout < 0:
+		return usagef("--timeout %v: must be positive", o.timeout)
+	}
+	return nil
+}
+
+// Execute runs the rollout.
+func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
+	signals := o.signals
+	if signals == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+	// The first Ctrl-C ends ctx: the rollout stops and rolls back (unless
+	// --no-rollback). The second closes abort: the rollback stops too, and
+	// a running Pulumi operation stops at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	abort := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-signals:
+			what := "rolling back to the previous image (Ctrl-C again to stop that too)"
+			if o.noRollback {
+				what = "not rolling back (--no-rollback)"
+			}
+			fmt.Fprintf(s.err, "\nstayup: interrupted: stopping the rollout; %s\n", what)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-signals:
+			fmt.Fprintln(s.err, "\nstayup: stopping at once; the stack may be left between images (see stayup status)")
+			close(abort)
+		case <-done:
+		}
+	}()
+
+	so := o.stackOpts
+	so.Root, so.Stack, so.Progress, so.Abort = o.root, o.stack, s.err, abort
+	st, err := o.openStack(ctx, so)
+	if err != nil {
+		return err
+	}
+	sf, err := o.openFleet(ctx, o.root, o.stack)
+	if err != nil {
+		return err
+	}
+	defer sf.Close()
+	if err := checkURL(sf.URL); err != nil {
+		return fmt.Errorf("stack %s url output %v", o.stack, err)
+	}
+	timeout := o.timeout
+	if timeout == 0 {
+		timeout = rolloutTimeouts[sf.Fleet.Cloud()]
+		if timeout == 0 {
+			timeout = 30 * time.Minute
+		}
+	}
+	settle := o.settle
+	if settle == 0 {
+		settle = 30 * time.Second
+	}
+	live := &rolloutView{w: s.err}
+	ro, err := rollout.Prepare(ctx, rollout.Options{
+		StackName: o.stack, Stack: st, Fleet: sf.Fleet, URL: sf.URL, Image: o.image,
+		AllowFailures: o.allowFailures, NoRollback: o.noRollback, Timeout: timeout,
+		Poll: o.poll, Baseline: o.baseline, Settle: settle, Probe: o.probe, Abort: abort,
+		OnEvent: live.event, OnStatus: live.status,
+	})
+	var refused *rollout.RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintf(s.err, "stayup: %v\n", err)
+		return exitError{1}
+	}
+	if err != nil {
+		return err
+	}
+	ro.Plan.PrintPlan(s.err)
+	if err := confirm(s, fmt.Sprintf("Roll stack %s to %s (sets %s and runs up)?", o.stack, o.image, rollout.ImageKey), "rollout", o.stack, o.yes); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.err, "probing %s; waiting up to %v for the cloud's rolling update\n", sf.URL, timeout)
+	rep, err := ro.Run(ctx)
+	if err != nil && rep.Verdict == "" {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.Print(s.out)
+	}
+	switch rep.Verdict {
+	case rollout.Succeeded:
+		return nil
+	case rollout.Interrupted:
+		return exitError{exitInterrupted}
+	}
+	return exitError{1}
+}
+
+// rolloutView is the live view: each timeline event as a line, and the
+// fleet's rolling state and the probe's count whenever they change.
+type rolloutView struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last string
+}
+
+func (v *rolloutView) event(e rollout.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	line := fmt.Sprintf("%s [%s] %s", e.Time.Format("15:04:05.000"), e.Phase, e.Kind)
+	if e.Detail != "" {
+		line += " (" + e.Detail + ")"
+	}
+	fmt.Fprintln(v.w, line)
+}
+
+func (v *rolloutView) status(st rollout.Status) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var line string
+	if st.Err != nil {
+		line = "reading the fleet: " + st.Err.Error()
+	} else {
+		r := st.Rollout
+		line = fmt.Sprintf("  %s %d%%: %d of %d desired in service on %s, %d listed; probe %d requests, %d failed",
+			r.Status, r.Percent, st.OnTarget, st.Capacity.Desired, r.Target, len(st.Instances), st.Probe.Requests, st.Probe.Failures)
+	}
+	// Request counts change every read: compare without them.
+	key := line[:max(0, strings.LastIndex(line, "; probe"))] + fmt.Sprint(st.Probe.Failures)
+	if key != v.last {
+		fmt.Fprintln(v.w, line)
+		v.last = key
+	}
+}

@@ -1,0 +1,674 @@
+// Package rollout rolls a deployed stack to a new container image and
+// proves it was done without downtime: a probe runs on the stack's url from
+// before the change until after a settle period, while rollout sets
+// `stayup:image`, runs `up`, and waits for the cloud's own rolling
+// mechanism (AWS instance refresh, GCP managed instance group update, Azure
+// rolling upgrade) to replace every instance.
+//
+// Pulumi reporting success is not enough: the AWS provider does not wait
+// for the instance refresh, and a refresh that rolled back still shows the
+// group "updated". So rollout watches the fleet itself, and owns the
+// rollback where the platform does not (see docs/rollout.md).
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"stayup/internal/fleet"
+	"stayup/internal/probe"
+)
+
+// ImageKey is the config key rollout changes.
+const ImageKey = "stayup:image"
+
+// VersionHeader is the header the demo image answers with; the probe
+// records it to show which version served the traffic over time.
+const VersionHeader = "X-Stayup-Version"
+
+// Verdicts.
+const (
+	Succeeded      = "success"
+	RolledBack     = "rolled back"
+	RollbackFailed = "rollback failed"
+	Failed         = "failed"
+	Interrupted    = "interrupted"
+	Refused        = "refused"
+)
+
+// Who undoes a failed rollout.
+const (
+	// OwnerPlatform: the cloud rolled the instances back by itself (Azure
+	// rollback on policy breach); rollout refreshes the stack and restores
+	// the previous image in config.
+	OwnerPlatform = "platform"
+	// OwnerStayup: rollout sets the previous image, runs up and waits.
+	OwnerStayup = "stayup"
+)
+
+// Stack is what rollout needs of the Pulumi stack; *stackops.Stack has it.
+type Stack interface {
+	Config(ctx context.Context) (map[string]auto.ConfigValue, error)
+	SetConfig(ctx context.Context, key, value string, secret bool) error
+	Outputs(ctx context.Context) (map[string]any, error)
+	Up(ctx context.Context) (map[string]any, error)
+	Refresh(ctx context.Context) error
+}
+
+// Options say what to roll where. Stack, Fleet, URL, Image and Timeout
+// are needed.
+type Options struct {
+	StackName string
+	Stack     Stack
+	Fleet     fleet.Fleet
+	// URL is the stack's public endpoint, probed throughout.
+	URL string
+	// Image is the container image to roll to.
+	Image string
+	// AllowFailures is how many failed probe requests still pass.
+	AllowFailures int
+	// NoRollback leaves a failed rollout as it is.
+	NoRollback bool
+	// Timeout bounds each wait for the cloud's rolling update (forward and
+	// back), from the end of up.
+	Timeout time.Duration
+	// Poll is how often the fleet is read (default 5 s).
+	Poll time.Duration
+	// Baseline is how long the probe runs before anything changes; any
+	// failure then refuses the rollout (default 5 s).
+	Baseline time.Duration
+	// Settle is how long the probe keeps running once the fleet has
+	// converged (default 30 s: longer than the load balancers' drain).
+	Settle time.Duration
+	// Probe configures the probe (rate, timeout).
+	Probe []probe.Option
+	// Abort, when closed (a second Ctrl-C), stops the rollback too.
+	Abort <-chan struct{}
+	// OnEvent is called with each timeline event; OnStatus with each read
+	// of the fleet (a live view).
+	OnEvent  func(Event)
+	OnStatus func(Status)
+}
+
+// Validate checks the options before anything is read.
+func (o *Options) Validate() error {
+	switch {
+	case o.Stack == nil:
+		return errors.New("no stack")
+	case o.Fleet == nil:
+		return errors.New("no fleet")
+	case strings.TrimSpace(o.Image) == "":
+		return errors.New("no image to roll to")
+	case o.AllowFailures < 0:
+		return fmt.Errorf("allow failures %d: must be >= 0", o.AllowFailures)
+	case o.Timeout <= 0:
+		return fmt.Errorf("timeout %v: must be positive", o.Timeout)
+	}
+	return nil
+}
+
+// Event is one entry of the timeline.
+type Event struct {
+	Time   time.Time
+	Phase  string
+	Kind   string
+	Detail string
+}
+
+// Phases.
+const (
+	PhasePreflight = "preflight"
+	PhaseBaseline  = "baseline"
+	PhaseUp        = "up"
+	PhaseRoll      = "roll"
+	PhaseSettle    = "settle"
+	PhaseRollback  = "rollback"
+)
+
+// Status is the fleet as read at one poll while waiting.
+type Status struct {
+	Time      time.Time
+	Phase     string
+	Rollout   fleet.Rollout
+	Capacity  fleet.Capacity
+	Instances []fleet.Instance
+	OnTarget  int // instances in service on the target revision
+	Probe     probe.Snapshot
+	Err       error
+}
+
+// Plan is what a rollout will do: the stack and fleet as they were.
+type Plan struct {
+	Stack, Cloud, Group, URL string
+	From, To                 string // images
+	Capacity                 fleet.Capacity
+	Instances                []fleet.Instance
+	Before                   fleet.Rollout
+}
+
+// RefusedError is a preflight check saying no: nothing was changed.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "refusing to roll out: " + e.Reason }
+
+// Rollout is a prepared run.
+type Rollout struct {
+	o    Options
+	Plan Plan
+}
+
+// Prepare reads the stack and the fleet and runs the preflight checks:
+// the stack is deployed, no rolling update is in progress (an up during an
+// AWS instance refresh cancels it), and the fleet is at its desired
+// capacity, all in service. It changes nothing.
+func Prepare(ctx context.Context, o Options) (*Rollout, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Poll <= 0 {
+		o.Poll = 5 * time.Second
+	}
+	if o.Baseline <= 0 {
+		o.Baseline = 5 * time.Second
+	}
+	if o.Settle < 0 {
+		o.Settle = 0
+	}
+	out, err := o.Stack.Outputs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the stack's outputs: %w", err)
+	}
+	if u, _ := out["url"].(string); u == "" || out["fleet"] == nil {
+		return nil, &RefusedError{"the stack is not deployed (no url or fleet output): run stayup up first"}
+	}
+	if o.URL == "" {
+		o.URL, _ = out["url"].(string)
+	}
+	cfg, err := o.Stack.Config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the stack's config: %w", err)
+	}
+	from := cfg[ImageKey].Value
+	if from == "" {
+		from, _ = out["image"].(string)
+	}
+	if from == "" {
+		return nil, &RefusedError{"cannot tell which image the stack runs (no " + ImageKey + " config, no image output), so there would be nothing to roll back to"}
+	}
+	if from == o.Image {
+		return nil, &RefusedError{fmt.Sprintf("the stack already runs %s", o.Image)}
+	}
+	f := o.Fleet
+	roll, err := f.Rollout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's rollout: %w", err)
+	}
+	if roll.InProgress {
+		return nil, &RefusedError{fmt.Sprintf("a rolling update is already in progress (%s, %d%%); an up now would cancel or muddle it: wait for it to finish", roll.Status, roll.Percent)}
+	}
+	capa, err := f.Capacity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's capacity: %w", err)
+	}
+	list, err := f.Instances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the fleet's instances: %w", err)
+	}
+	if err := guardHealthy(capa, list); err != nil {
+		return nil, err
+	}
+	return &Rollout{o: o, Plan: Plan{
+		Stack: o.StackName, Cloud: f.Cloud(), Group: f.Name(), URL: o.URL,
+		From: from, To: o.Image, Capacity: capa, Instances: list, Before: roll,
+	}}, nil
+}
+
+// guardHealthy refuses a fleet that is not whole: zero downtime cannot be
+// proved on a service that is already failing.
+func guardHealthy(c fleet.Capacity, list []fleet.Instance) error {
+	var bad []string
+	in := 0
+	for _, i := range list {
+		if i.InService() {
+			in++
+		} else {
+			bad = append(bad, fmt.Sprintf("%s %s/%s", i.ID, i.State, i.Health))
+		}
+	}
+	if in < c.Desired || len(list) != c.Desired {
+		msg := fmt.Sprintf("the fleet is not at its desired capacity and all healthy: %d of %d desired in service, %d listed", in, c.Desired, len(list))
+		if len(bad) > 0 {
+			msg += " (" + strings.Join(bad, ", ") + ")"
+		}
+		return &RefusedError{msg}
+	}
+	return nil
+}
+
+// failedStatus says whether the cloud's rollout status means the platform
+// gave up, and who then owns putting the stack back. On AWS the provider
+// moved the group to the new template version before the refresh started,
+// so the refresh's own rollback relaunches the new version: rollout owns
+// it. Azure's rolling upgrade rolls failed instances back on a policy
+// breach. GCP has no failed state: a MIG that does not converge times out.
+func failedStatus(cloud, status string) (bool, string) {
+	switch cloud {
+	case "aws":
+		switch status {
+		case "RollbackSuccessful", "RollbackFailed", "Failed", "Cancelled":
+			return true, OwnerStayup
+		}
+	case "azure":
+		switch status {
+		case "Faulted", "Cancelled":
+			return true, OwnerPlatform
+		}
+	}
+	return false, ""
+}
+
+// run is one rollout in progress: the report being written and the probe.
+type run struct {
+	o      Options
+	r      *Report
+	p      *probe.Probe
+	mu     sync.Mutex
+	phase  string
+	counts map[string]map[string]int // phase -> version header -> responses
+}
+
+func (x *run) emit(kind, detail string) {
+	x.mu.Lock()
+	ev := Event{Time: time.Now(), Phase: x.phase, Kind: kind, Detail: detail}
+	x.mu.Unlock()
+	x.r.Timeline = append(x.r.Timeline, ev)
+	if x.o.OnEvent != nil {
+		x.o.OnEvent(ev)
+	}
+}
+
+func (x *run) begin(phase string) {
+	now := time.Now()
+	if n := len(x.r.Phases); n > 0 && x.r.Phases[n-1].End.IsZero() {
+		x.r.Phases[n-1].End = now
+	}
+	x.mu.Lock()
+	x.phase = phase
+	x.mu.Unlock()
+	x.r.Phases = append(x.r.Phases, Phase{Name: phase, Start: now})
+	x.emit("phase started", "")
+}
+
+func (x *run) end(outcome string) {
+	n := len(x.r.Phases) - 1
+	if n >= 0 && x.r.Phases[n].End.IsZero() {
+		x.r.Phases[n].End = time.Now()
+		x.r.Phases[n].Outcome = outcome
+	}
+}
+
+func (x *run) onResult(res probe.Result) {
+	if res.Status == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m := x.counts[x.phase]
+	if m == nil {
+		m = map[string]int{}
+		x.counts[x.phase] = m
+	}
+	m[res.HeaderValue]++
+}
+
+func (x *run) versions(phase string) map[string]int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range x.counts[phase] {
+		out[k] = v
+	}
+	return out
+}
+
+func (x *run) overBudget() bool {
+	return x.p.Snapshot().Failures > x.o.AllowFailures
+}
+
+// Run starts the probe, checks the baseline, sets the image, runs up,
+// waits for the cloud's rolling update and a settle period, and reports.
+// A failure (the probe's budget, the platform giving up, no convergence
+// within the timeout, Ctrl-C: ctx ending) is rolled back unless
+// NoRollback. An error means nothing could be measured.
+func (ro *Rollout) Run(ctx context.Context) (Report, error) {
+	o := ro.o
+	r := &Report{Plan: ro.Plan, Start: time.Now(), AllowedFailures: o.AllowFailures}
+	x := &run{o: o, r: r, counts: map[string]map[string]int{}}
+	opts := append(slices.Clone(o.Probe), probe.Header(VersionHeader), probe.AllowFailures(o.AllowFailures), probe.OnResult(x.onResult))
+	// The probe is stopped by the rollout, not by ctx: an interrupt still
+	// probes through the rollback.
+	p, err := probe.Start(context.WithoutCancel(ctx), o.URL, opts...)
+	if err != nil {
+		return *r, err
+	}
+	x.p = p
+	finish := func(verdict, reason string) (Report, error) {
+		x.end("")
+		s := p.Stop()
+		r.Probe = &s
+		r.End = time.Now()
+		for i := range r.Phases {
+			r.Phases[i].Versions = x.versions(r.Phases[i].Name)
+		}
+		r.Verdict, r.Reason = verdict, reason
+		x.emit("verdict", verdict)
+		return *r, nil
+	}
+
+	x.begin(PhaseBaseline)
+	x.emit("probe started", o.URL)
+	if !sleep(ctx, o.Baseline) {
+		x.end("interrupted")
+		return finish(Interrupted, "interrupted before anything changed")
+	}
+	if s := p.Snapshot(); s.Failures > 0 {
+		x.end("failures")
+		return finish(Refused, fmt.Sprintf("the endpoint failed %d of %d requests before anything changed (%s): zero downtime cannot be proved on a failing service; nothing was changed", s.Failures, s.Requests, s.LastError))
+	}
+	x.end("clean")
+
+	// From here on, a failure is rolled back.
+	fail := func(reason, owner string, interrupted bool) (Report, error) {
+		verdict := Failed
+		if interrupted {
+			verdict = Interrupted
+		}
+		if o.NoRollback {
+			x.emit("not rolled back", "--no-rollback: "+reason)
+			return finish(verdict, reason+"; not rolled back (--no-rollback): the stack's config names "+o.Image)
+		}
+		ok, detail := x.rollback(ctx, reason, owner)
+		switch {
+		case interrupted:
+			return finish(Interrupted, reason+"; "+detail)
+		case ok:
+			return finish(RolledBack, reason+"; "+detail)
+		}
+		return finish(RollbackFailed, reason+"; "+detail)
+	}
+
+	x.begin(PhaseUp)
+	if err := o.Stack.SetConfig(context.WithoutCancel(ctx), ImageKey, o.Image, false); err != nil {
+		x.end("error")
+		x.emit("set config failed", err.Error())
+		return finish(Failed, fmt.Sprintf("set %s: %v; nothing was changed", ImageKey, err))
+	}
+	x.emit("config set", ImageKey+"="+o.Image)
+	out, err := o.Stack.Up(ctx)
+	switch {
+	case ctx.Err() != nil:
+		x.end("interrupted")
+		x.emit("interrupted", "during up")
+		return fail("interrupted during up", OwnerStayup, true)
+	case err != nil:
+		x.end("error")
+		x.emit("up failed", err.Error())
+		return fail("up failed: "+err.Error(), OwnerStayup, false)
+	}
+	img, _ := out["image"].(string)
+	x.emit("up succeeded", "image output "+img)
+	x.end("ok")
+
+	x.begin(PhaseRoll)
+	w := x.wait(ctx, ctx, ro.Plan.Before, true)
+	r.Forward = w.last
+	switch w.outcome {
+	case outInterrupted:
+		x.end("interrupted")
+		return fail("interrupted while the fleet rolled", OwnerStayup, true)
+	case outProbe:
+		x.end("probe budget")
+		return fail(w.detail, OwnerStayup, false)
+	case outPlatform:
+		x.end("platform failed")
+		return fail(w.detail, w.owner, false)
+	case outTimeout:
+		x.end("timeout")
+		return fail(w.detail, OwnerStayup, false)
+	}
+	x.end("converged")
+
+	x.begin(PhaseSettle)
+	deadline := time.Now().Add(o.Settle)
+	for time.Now().Before(deadline) {
+		if !sleep(ctx, min(o.Poll, time.Until(deadline))) {
+			x.end("interrupted")
+			return fail("interrupted while settling", OwnerStayup, true)
+		}
+		if x.overBudget() {
+			x.end("probe budget")
+			return fail(x.budgetText(), OwnerStayup, false)
+		}
+	}
+	final, ok := x.converged(ctx, ro.Plan.Before, true)
+	r.Final = final.Rollout
+	if !ok {
+		x.end("not converged")
+		return fail("after settling the fleet is no longer all on the new image and healthy", OwnerStayup, false)
+	}
+	if vs := x.versions(PhaseSettle); len(vs) > 1 {
+		x.end("mixed versions")
+		return fail(fmt.Sprintf("after the fleet converged clients still saw several versions: %s", mixText(vs)), OwnerStayup, false)
+	}
+	if x.overBudget() {
+		x.end("probe budget")
+		return fail(x.budgetText(), OwnerStayup, false)
+	}
+	x.end("clean")
+	return finish(Succeeded, "")
+}
+
+func (x *run) budgetText() string {
+	s := x.p.Snapshot()
+	return fmt.Sprintf("clients saw %d failures (%s), above the allowed %d", s.Failures, s.LastError, x.o.AllowFailures)
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+const (
+	outConverged   = "converged"
+	outInterrupted = "interrupted"
+	outProbe       = "probe"
+	outPlatform    = "platform"
+	outTimeout     = "timeout"
+)
+
+type waitResult struct {
+	outcome, detail, owner string
+	last                   fleet.Rollout
+}
+
+// converged reads the fleet once: done when no update is in progress,
+// every instance runs the target revision, and the desired capacity is in
+// service on it. moved (target != from.Target) tells the update that was
+// asked for from the one before it.
+func (x *run) converged(ctx context.Context, from fleet.Rollout, report bool) (Status, bool) {
+	f := x.o.Fleet
+	st := Status{Time: time.Now(), Phase: x.phase}
+	st.Rollout, st.Err = f.Rollout(ctx)
+	if st.Err == nil {
+		st.Capacity, st.Err = f.Capacity(ctx)
+	}
+	if st.Err == nil {
+		st.Instances, st.Err = f.Instances(ctx)
+	}
+	st.Probe = x.p.Snapshot()
+	done := st.Err == nil && !st.Rollout.InProgress && st.Rollout.Reached
+	for _, i := range st.Instances {
+		if i.Revision == st.Rollout.Target && i.InService() {
+			st.OnTarget++
+		}
+		if i.InService() && i.Revision != st.Rollout.Target {
+			done = false
+		}
+	}
+	if st.OnTarget < st.Capacity.Desired {
+		done = false
+	}
+	if report && x.o.OnStatus != nil {
+		x.o.OnStatus(st)
+	}
+	return st, done
+}
+
+// wait polls the fleet until the update away from `from` converged, the
+// platform gave up, the probe's budget is spent (when budget), the timeout,
+// or ctx ends (stop: Ctrl-C on the way forward, Abort on the way back).
+func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) waitResult {
+	o := x.o
+	deadline := time.Now().Add(o.Timeout)
+	cloud := o.Fleet.Cloud()
+	moved := false
+	var lastErr string
+	var last fleet.Rollout
+	var lastStatus string
+	for {
+		st, done := x.converged(ctx, from, true)
+		if st.Err != nil {
+			if st.Err.Error() != lastErr && stop.Err() == nil {
+				x.emit("reading the fleet failed", st.Err.Error())
+				lastErr = st.Err.Error()
+			}
+		} else {
+			lastErr = ""
+			ro := st.Rollout
+			last = ro
+			if ro.Status != lastStatus {
+				x.emit("cloud rollout status", fmt.Sprintf("%s (target %s, %d%%)", ro.Status, ro.Target, ro.Percent))
+				lastStatus = ro.Status
+			}
+			if !moved && (ro.Target != from.Target || ro.InProgress || !ro.Reached || ro.Status != from.Status) {
+				moved = true
+				x.emit("update started", "target "+ro.Target)
+			}
+			if failed, owner := failedStatus(cloud, ro.Status); failed && !ro.InProgress && moved {
+				return waitResult{outPlatform, fmt.Sprintf("the cloud's rolling update ended %s", ro.Status), owner, last}
+			}
+			if done && moved {
+				x.emit("fleet converged", fmt.Sprintf("%d in service on %s", st.OnTarget, ro.Target))
+				return waitResult{outConverged, "", "", last}
+			}
+		}
+		if budget && x.overBudget() {
+			return waitResult{outProbe, x.budgetText(), OwnerStayup, last}
+		}
+		if stop.Err() != nil {
+			x.emit("interrupted", "while waiting for the fleet")
+			return waitResult{outInterrupted, "interrupted", "", last}
+		}
+		if !time.Now().Before(deadline) {
+			x.emit("timeout", fmt.Sprintf("not converged within %v", o.Timeout))
+			return waitResult{outTimeout, fmt.Sprintf("the fleet did not converge within %v (last status %q, target %s, %d%%)", o.Timeout, last.Status, last.Target, last.Percent), OwnerStayup, last}
+		}
+		sleep(stop, min(o.Poll, time.Until(deadline)))
+	}
+}
+
+// rollback puts the previous image back. Where the platform already rolled
+// the instances back, it refreshes the stack so its state matches and
+// restores the config; otherwise it sets the previous image, runs up and
+// waits for the fleet to converge. It runs on a context that only Abort
+// (a second Ctrl-C) ends.
+func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string) {
+	o := x.o
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-o.Abort:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	rb := &RollbackReport{Owner: owner, Reason: reason, Start: time.Now()}
+	x.r.Rollback = rb
+	defer func() { rb.End = time.Now() }()
+	x.begin(PhaseRollback)
+	x.emit("rolling back", fmt.Sprintf("owner %s: %s", owner, reason))
+	step := func(s string) { rb.Steps = append(rb.Steps, s); x.emit(s, "") }
+	failed := func(what string, err error) (bool, string) {
+		x.end("failed")
+		rb.Error = fmt.Sprintf("%s: %v", what, err)
+		x.emit("rollback failed", rb.Error)
+		return false, "rollback failed: " + rb.Error
+	}
+	if owner == OwnerPlatform {
+		if err := o.Stack.Refresh(rctx); err != nil {
+			return failed("refresh the stack", err)
+		}
+		step("stack refreshed")
+		if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
+			return failed("restore "+ImageKey, err)
+		}
+		step("config restored: " + ImageKey + "=" + x.r.From)
+		rb.Done = true
+		x.end("done")
+		return true, fmt.Sprintf("the platform rolled the instances back; the stack was refreshed and %s restored to %s", ImageKey, x.r.From)
+	}
+	if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
+		return failed("restore "+ImageKey, err)
+	}
+	step("config restored: " + ImageKey + "=" + x.r.From)
+	if _, err := o.Stack.Up(rctx); err != nil {
+		return failed("up with the previous image", err)
+	}
+	step("up with the previous image succeeded")
+	// Converging back means moving off where the forward update got to.
+	from := x.r.Forward
+	if from.Target == "" {
+		from = x.r.Before
+	}
+	w := x.wait(rctx, rctx, from, false)
+	rb.Final = w.last
+	switch w.outcome {
+	case outConverged:
+		rb.Done = true
+		x.end("done")
+		return true, fmt.Sprintf("rolled back to %s: the fleet converged", x.r.From)
+	case outInterrupted:
+		return failed("wait for the fleet", errors.New("stopped (Ctrl-C twice)"))
+	}
+	return failed("wait for the fleet", errors.New(w.detail))
+}
+
+func mixText(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		if k == "" {
+			k = "(none)"
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
