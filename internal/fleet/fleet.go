@@ -106,6 +106,10 @@ type Rollout struct {
 	Target string `json:"target"`
 	// Reached is set when every instance runs the target revision.
 	Reached bool `json:"reached"`
+	// Started is when the latest update began, where the cloud says (an
+	// instance refresh, a rolling upgrade): an update that started and
+	// finished between two looks still shows as a new start.
+	Started time.Time `json:"started,omitzero"`
 }
 
 // Settings are the deployed health and healing settings.

@@ -567,7 +567,7 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) w
 				x.emit("cloud rollout status", fmt.Sprintf("%s (target %s, %d%%)", ro.Status, ro.Target, ro.Percent))
 				lastStatus = ro.Status
 			}
-			if !moved && (ro.Target != from.Target || ro.InProgress || !ro.Reached || ro.Status != from.Status) {
+			if !moved && updateSeen(from, ro) {
 				moved = true
 				x.emit("update started", "target "+ro.Target)
 			}
@@ -592,6 +592,15 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) w
 		}
 		sleep(stop, min(o.Poll, time.Until(deadline)))
 	}
+}
+
+// updateSeen tells whether the group has begun the update since the state
+// from: a new target, an update under way or unfinished, a new status, or a
+// newer start time — the last catches an update that started and finished
+// between two looks (a small Azure scale set can roll within a poll).
+func updateSeen(from, now fleet.Rollout) bool {
+	return now.Target != from.Target || now.InProgress || !now.Reached ||
+		now.Status != from.Status || now.Started.After(from.Started)
 }
 
 // rollback puts the previous image back. Where the platform already rolled

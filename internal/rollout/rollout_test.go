@@ -264,3 +264,24 @@ func (s shrunk) Instances(ctx context.Context) ([]fleet.Instance, error) {
 	l, err := s.Fleet.Instances(ctx)
 	return l[1:], err
 }
+
+func TestUpdateSeen(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 26, 5, 0, 0, 0, time.UTC)
+	done := fleet.Rollout{Status: "Completed", Target: "latest", Reached: true, Started: t0}
+	for _, tc := range []struct {
+		name string
+		now  fleet.Rollout
+		want bool
+	}{
+		{"nothing happened", done, false},
+		{"started and finished between two looks", fleet.Rollout{Status: "Completed", Target: "latest", Reached: true, Started: t0.Add(time.Minute)}, true},
+		{"under way", fleet.Rollout{Status: "RollingForward", Target: "latest", InProgress: true, Started: t0.Add(time.Minute)}, true},
+		{"new target", fleet.Rollout{Status: "Completed", Target: "lt-1:8", Reached: true, Started: t0}, true},
+		{"instances behind", fleet.Rollout{Status: "Completed", Target: "latest", Started: t0}, true},
+	} {
+		if got := updateSeen(done, tc.now); got != tc.want {
+			t.Errorf("%s: updateSeen = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

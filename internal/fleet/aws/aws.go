@@ -390,6 +390,9 @@ func (f *Fleet) Rollout(ctx context.Context) (fleet.Rollout, error) {
 	if len(out.InstanceRefreshes) > 0 {
 		ir := out.InstanceRefreshes[0]
 		r.Status = string(ir.Status)
+		if ir.StartTime != nil {
+			r.Started = *ir.StartTime
+		}
 		if ir.PercentageComplete != nil {
 			r.Percent = int(*ir.PercentageComplete)
 		}

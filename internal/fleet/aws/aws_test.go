@@ -335,14 +335,14 @@ func TestRollout(t *testing.T) {
 	t.Parallel()
 	f := threeInstances()
 	f.refreshes = []asgtypes.InstanceRefresh{
-		{Status: asgtypes.InstanceRefreshStatusInProgress, PercentageComplete: sdkaws.Int32(33)},
+		{Status: asgtypes.InstanceRefreshStatusInProgress, PercentageComplete: sdkaws.Int32(33), StartTime: sdkaws.Time(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))},
 		{Status: asgtypes.InstanceRefreshStatusSuccessful, PercentageComplete: sdkaws.Int32(100)},
 	}
 	got, err := newFleet(f).Rollout(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fleet.Rollout{InProgress: true, Status: "InProgress", Percent: 33, Target: "lt-1:4", Reached: false}
+	want := fleet.Rollout{InProgress: true, Status: "InProgress", Percent: 33, Target: "lt-1:4", Reached: false, Started: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	if got != want {
 		t.Errorf("rollout %+v, want %+v", got, want)
 	}

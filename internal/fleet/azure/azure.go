@@ -766,6 +766,9 @@ func (f *Fleet) Rollout(ctx context.Context) (fleet.Rollout, error) {
 		if rs := p.RunningStatus; rs != nil && rs.Code != nil {
 			r.Status = string(*rs.Code)
 			r.InProgress = *rs.Code == armcompute.RollingUpgradeStatusCodeRollingForward
+			if rs.StartTime != nil {
+				r.Started = *rs.StartTime
+			}
 		}
 		if pr := p.Progress; pr != nil {
 			done := int(deref(pr.SuccessfulInstanceCount) + deref(pr.FailedInstanceCount))

@@ -703,7 +703,7 @@ func TestRollout(t *testing.T) {
 	t.Parallel()
 	status := func(code armcompute.RollingUpgradeStatusCode, ok, failed, running, pending int32) *armcompute.RollingUpgradeStatusInfo {
 		return &armcompute.RollingUpgradeStatusInfo{Properties: &armcompute.RollingUpgradeStatusInfoProperties{
-			RunningStatus: &armcompute.RollingUpgradeRunningStatus{Code: ptr(code)},
+			RunningStatus: &armcompute.RollingUpgradeRunningStatus{Code: ptr(code), StartTime: ptr(t0)},
 			Progress: &armcompute.RollingUpgradeProgressInfo{SuccessfulInstanceCount: ptr(ok), FailedInstanceCount: ptr(failed),
 				InProgressInstanceCount: ptr(running), PendingInstanceCount: ptr(pending)},
 		}}
@@ -716,13 +716,13 @@ func TestRollout(t *testing.T) {
 	}{
 		{"never ran", nil, true, fleet.Rollout{Percent: -1, Target: "latest", Reached: true}},
 		{"rolling forward", status(armcompute.RollingUpgradeStatusCodeRollingForward, 1, 0, 1, 2), false,
-			fleet.Rollout{InProgress: true, Status: "RollingForward", Percent: 25, Target: "latest"}},
+			fleet.Rollout{InProgress: true, Status: "RollingForward", Percent: 25, Target: "latest", Started: t0}},
 		{"completed", status(armcompute.RollingUpgradeStatusCodeCompleted, 3, 0, 0, 0), true,
-			fleet.Rollout{Status: "Completed", Percent: 100, Target: "latest", Reached: true}},
+			fleet.Rollout{Status: "Completed", Percent: 100, Target: "latest", Reached: true, Started: t0}},
 		{"cancelled", status(armcompute.RollingUpgradeStatusCodeCancelled, 1, 0, 0, 2), false,
-			fleet.Rollout{Status: "Cancelled", Percent: 33, Target: "latest"}},
+			fleet.Rollout{Status: "Cancelled", Percent: 33, Target: "latest", Started: t0}},
 		{"faulted", status(armcompute.RollingUpgradeStatusCodeFaulted, 1, 1, 0, 1), false,
-			fleet.Rollout{Status: "Faulted", Percent: 66, Target: "latest"}},
+			fleet.Rollout{Status: "Faulted", Percent: 66, Target: "latest", Started: t0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
