@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -177,3 +178,21 @@ func (e *PermissionError) Error() string {
 func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
 
 func (e *PermissionError) Unwrap() error { return e.Err }
+
+// ReadOutputs fills fields from a stack's `fleet` output, keyed by output
+// name, and names every key that is missing or empty.
+func ReadOutputs(m map[string]any, fields map[string]*string) error {
+	var missing []string
+	for key, dst := range fields {
+		if s, ok := m[key].(string); ok && s != "" {
+			*dst = s
+		} else {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the stack's fleet output lacks %v: deploy it with this version of stayup", missing)
+	}
+	return nil
+}

@@ -65,21 +65,10 @@ type Outputs struct {
 // ParseOutputs reads the stack's `fleet` output.
 func ParseOutputs(m map[string]any) (Outputs, error) {
 	o := Outputs{}
-	var missing []string
-	get := func(key string, dst *string) {
-		if s, ok := m[key].(string); ok && s != "" {
-			*dst = s
-			return
-		}
-		missing = append(missing, key)
-	}
-	get("asgName", &o.ASGName)
-	get("targetGroupArn", &o.TargetGroupARN)
-	get("launchTemplateId", &o.LaunchTemplateID)
-	if len(missing) > 0 {
-		return o, fmt.Errorf("the stack's fleet output lacks %v: deploy it with this version of stayup", missing)
-	}
-	return o, nil
+	err := fleet.ReadOutputs(m, map[string]*string{
+		"asgName": &o.ASGName, "targetGroupArn": &o.TargetGroupARN, "launchTemplateId": &o.LaunchTemplateID,
+	})
+	return o, err
 }
 
 // Fleet is an Auto Scaling group and its target group.

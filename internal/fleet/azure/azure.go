@@ -86,22 +86,11 @@ type Outputs struct {
 // ParseOutputs reads the stack's `fleet` output.
 func ParseOutputs(m map[string]any) (Outputs, error) {
 	o := Outputs{}
-	var missing []string
-	for key, dst := range map[string]*string{
+	err := fleet.ReadOutputs(m, map[string]*string{
 		"subscriptionId": &o.SubscriptionID, "resourceGroup": &o.ResourceGroup, "scaleSetName": &o.ScaleSetName,
 		"applicationGateway": &o.ApplicationGateway, "backendPool": &o.BackendPool,
-	} {
-		if s, ok := m[key].(string); ok && s != "" {
-			*dst = s
-		} else {
-			missing = append(missing, key)
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return o, fmt.Errorf("the stack's fleet output lacks %v: deploy it with this version of stayup", missing)
-	}
-	return o, nil
+	})
+	return o, err
 }
 
 // The Azure RBAC actions each call needs, named in permission errors.

@@ -76,22 +76,11 @@ type Outputs struct {
 // ParseOutputs reads the stack's `fleet` output.
 func ParseOutputs(m map[string]any) (Outputs, error) {
 	o := Outputs{}
-	var missing []string
-	for key, dst := range map[string]*string{
+	err := fleet.ReadOutputs(m, map[string]*string{
 		"project": &o.Project, "region": &o.Region, "instanceGroupManager": &o.InstanceGroupManager,
 		"backendService": &o.BackendService, "healthCheck": &o.HealthCheck,
-	} {
-		if s, ok := m[key].(string); ok && s != "" {
-			*dst = s
-		} else {
-			missing = append(missing, key)
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return o, fmt.Errorf("the stack's fleet output lacks %v: deploy it with this version of stayup", missing)
-	}
-	return o, nil
+	})
+	return o, err
 }
 
 // Fleet is a regional managed instance group and its backend service.
