@@ -105,26 +105,8 @@ func compact(v any) string {
 
 func awsSummary(g *graph.Graph) []Line {
 	var lines []Line
-	one := func(typ string) *graph.Resource {
-		if rs := g.ByType(typ); len(rs) > 0 {
-			return rs[0]
-		}
-		return nil
-	}
-	num := func(r *graph.Resource, path string) string {
-		if n, ok := r.Int(path); ok {
-			return fmt.Sprint(n)
-		}
-		return "?"
-	}
-	onOff := func(r *graph.Resource, path string) string {
-		if b, ok := r.Bool(path); ok && b {
-			return "on"
-		}
-		return "off"
-	}
 
-	if asg := one("aws:autoscaling/group:Group"); asg != nil {
+	if asg := first(g, "aws:autoscaling/group:Group"); asg != nil {
 		var zones []string
 		for _, id := range asg.List("vpcZoneIdentifiers") {
 			if subnet := g.Ref(id); subnet != nil {
@@ -154,12 +136,12 @@ func awsSummary(g *graph.Graph) []Line {
 			num(asg, "instanceRefresh.preferences.minHealthyPercentage"), num(asg, "instanceRefresh.preferences.maxHealthyPercentage"),
 			onOff(asg, "instanceRefresh.preferences.autoRollback"), onOff(asg, "instanceRefresh.preferences.skipMatching"), pinned)})
 	}
-	if tg := one("aws:lb/targetGroup:TargetGroup"); tg != nil {
+	if tg := first(g, "aws:lb/targetGroup:TargetGroup"); tg != nil {
 		lines = append(lines, Line{"LB health", fmt.Sprintf("GET %s on the app port every %ss (timeout %ss): in after %s passes, out after %s failures; draining %ss",
 			tg.Str("healthCheck.path"), num(tg, "healthCheck.interval"), num(tg, "healthCheck.timeout"),
 			num(tg, "healthCheck.healthyThreshold"), num(tg, "healthCheck.unhealthyThreshold"), num(tg, "deregistrationDelay"))})
 	}
-	if p := one("aws:autoscaling/policy:Policy"); p != nil {
+	if p := first(g, "aws:autoscaling/policy:Policy"); p != nil {
 		lines = append(lines, Line{"Scaling", fmt.Sprintf("target tracking on average CPU %s%%", num(p, "targetTrackingConfiguration.targetValue"))})
 	}
 
@@ -208,20 +190,8 @@ func awsSummary(g *graph.Graph) []Line {
 
 func gcpSummary(g *graph.Graph) []Line {
 	var lines []Line
-	one := func(typ string) *graph.Resource {
-		if rs := g.ByType(typ); len(rs) > 0 {
-			return rs[0]
-		}
-		return nil
-	}
-	num := func(r *graph.Resource, path string) string {
-		if n, ok := r.Int(path); ok {
-			return fmt.Sprint(n)
-		}
-		return "?"
-	}
-	mig := one("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
-	scaler := one("gcp:compute/regionAutoscaler:RegionAutoscaler")
+	mig := first(g, "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+	scaler := first(g, "gcp:compute/regionAutoscaler:RegionAutoscaler")
 	if mig != nil {
 		var zones []string
 		for _, z := range mig.List("distributionPolicyZones") {
@@ -253,7 +223,7 @@ func gcpSummary(g *graph.Graph) []Line {
 			mig.Str(up+"type"), mig.Str(up+"minimalAction"), mig.Str(up+"mostDisruptiveAllowedAction"), mig.Str(up+"replacementMethod"),
 			num(mig, up+"maxSurgeFixed"), num(mig, up+"maxUnavailableFixed"), num(mig, up+"minReadySec"))})
 	}
-	if be := one("gcp:compute/backendService:BackendService"); be != nil {
+	if be := first(g, "gcp:compute/backendService:BackendService"); be != nil {
 		if hc := g.Ref(be.Str("healthChecks")); hc != nil {
 			lines = append(lines, Line{"LB health", fmt.Sprintf("GET %s every %ss (timeout %ss): in after %s passes, out after %s failures; draining %ss",
 				hc.Str("httpHealthCheck.requestPath"), num(hc, "checkIntervalSec"), num(hc, "timeoutSec"),
@@ -279,7 +249,7 @@ func gcpSummary(g *graph.Graph) []Line {
 		}
 		exposure = append(exposure, fmt.Sprintf("forwarding rule :%s -> %s", fr.Str("portRange"), kind))
 	}
-	if sp := one("gcp:compute/securityPolicy:SecurityPolicy"); sp != nil {
+	if sp := first(g, "gcp:compute/securityPolicy:SecurityPolicy"); sp != nil {
 		exposure = append(exposure, "Cloud Armor admits only stayup:allowedCidrs")
 	}
 	for _, fw := range g.ByType("gcp:compute/firewall:Firewall") {
@@ -296,7 +266,7 @@ func gcpSummary(g *graph.Graph) []Line {
 	if len(g.ByType("gcp:compute/routerNat:RouterNat")) > 0 {
 		network = append(network, "Cloud NAT for egress (regional)")
 	}
-	if sn := one("gcp:compute/subnetwork:Subnetwork"); sn != nil && sn.Get("logConfig") != nil {
+	if sn := first(g, "gcp:compute/subnetwork:Subnetwork"); sn != nil && sn.Get("logConfig") != nil {
 		network = append(network, "subnet flow logs on")
 	}
 	if len(network) > 0 {
@@ -307,18 +277,6 @@ func gcpSummary(g *graph.Graph) []Line {
 
 func azureSummary(g *graph.Graph) []Line {
 	var lines []Line
-	num := func(r *graph.Resource, path string) string {
-		if n, ok := r.Int(path); ok {
-			return fmt.Sprint(n)
-		}
-		return "?"
-	}
-	onOff := func(r *graph.Resource, path string) string {
-		if b, ok := r.Bool(path); ok && b {
-			return "on"
-		}
-		return "off"
-	}
 	if vmss := first(g, "azure-native:compute:VirtualMachineScaleSet"); vmss != nil {
 		var zones []string
 		for _, z := range vmss.List("zones") {
@@ -385,4 +343,20 @@ func first(g *graph.Graph, typ string) *graph.Resource {
 		return rs[0]
 	}
 	return nil
+}
+
+// num is a number input as text, "?" when it is not set.
+func num(r *graph.Resource, path string) string {
+	if n, ok := r.Int(path); ok {
+		return fmt.Sprint(n)
+	}
+	return "?"
+}
+
+// onOff is a boolean input as "on" or "off".
+func onOff(r *graph.Resource, path string) string {
+	if b, ok := r.Bool(path); ok && b {
+		return "on"
+	}
+	return "off"
 }
