@@ -123,13 +123,8 @@ func (o *chaosOpts) Validate() error {
 
 // Execute runs the experiment.
 func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
-	signals := o.signals
-	if signals == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt)
-		defer signal.Stop(ch)
-		signals = ch
-	}
+	signals, stopSignals := interrupts(o.signals)
+	defer stopSignals()
 	// The first Ctrl-C ends ctx: chaos stops killing and watching and the
 	// report so far is printed. A second one kills the process as usual.
 	ctx, cancel := context.WithCancel(ctx)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"time"
@@ -125,40 +124,19 @@ func (o *rolloutOpts) Validate() error {
 
 // Execute runs the rollout.
 func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
-	signals := o.signals
-	if signals == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt)
-		defer signal.Stop(ch)
-		signals = ch
-	}
+	signals, stopSignals := interrupts(o.signals)
+	defer stopSignals()
 	// The first Ctrl-C ends ctx: the rollout stops and rolls back (unless
 	// --no-rollback). The second closes abort: the rollback stops too, and
 	// a running Pulumi operation stops at once.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	abort := make(chan struct{})
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-signals:
-			what := "rolling back to the previous image (Ctrl-C again to stop that too)"
-			if o.noRollback {
-				what = "not rolling back (--no-rollback)"
-			}
-			fmt.Fprintf(s.err, "\nstayup: interrupted: stopping the rollout; %s\n", what)
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case <-signals:
-			fmt.Fprintln(s.err, "\nstayup: stopping at once; the stack may be left between images (see stayup status)")
-			close(abort)
-		case <-done:
-		}
-	}()
+	what := "rolling back to the previous image (Ctrl-C again to stop that too)"
+	if o.noRollback {
+		what = "not rolling back (--no-rollback)"
+	}
+	ctx, abort, stop := handleInterrupts(ctx, signals, s.err,
+		"interrupted: stopping the rollout; "+what,
+		"stopping at once; the stack may be left between images (see stayup status)")
+	defer stop()
 
 	so := o.stackOpts
 	so.Root, so.Stack, so.Progress, so.Abort = o.root, o.stack, s.err, abort

@@ -139,14 +139,11 @@ func (o *stackOpOpts) Validate() error {
 
 // Execute runs the operation.
 func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
-	signals := o.signals
-	if signals == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt)
-		defer signal.Stop(ch)
-		signals = ch
-	}
-	ctx, abort, stop := handleInterrupts(ctx, signals, s.err)
+	signals, stopSignals := interrupts(o.signals)
+	defer stopSignals()
+	ctx, abort, stop := handleInterrupts(ctx, signals, s.err,
+		"interrupted: cancelling gracefully, letting Pulumi finish the operations in flight (Ctrl-C again to stop at once, which may leave operations pending)",
+		"stopping at once; the stack will be unlocked and refreshed afterwards")
 	defer stop()
 
 	st, err := o.open(ctx, stackops.Options{
@@ -285,7 +282,7 @@ func confirm(s streams, question, op, stack string, yes bool) error {
 // handleInterrupts turns the first interrupt into a graceful cancel (ctx
 // ends: the CLI is asked to cancel and finishes what is in flight) and the
 // second into an abort (the CLI stops at once). stop releases the handler.
-func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Writer) (ctx context.Context, abort <-chan struct{}, stop func()) {
+func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Writer, first, second string) (ctx context.Context, abort <-chan struct{}, stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	aborted := make(chan struct{})
 	done := make(chan struct{})
@@ -293,14 +290,14 @@ func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Wri
 	go func() {
 		select {
 		case <-signals:
-			fmt.Fprintln(w, "\nstayup: interrupted: cancelling gracefully, letting Pulumi finish the operations in flight (Ctrl-C again to stop at once, which may leave operations pending)")
+			fmt.Fprintln(w, "\nstayup: "+first)
 			cancel()
 		case <-done:
 			return
 		}
 		select {
 		case <-signals:
-			fmt.Fprintln(w, "\nstayup: stopping at once; the stack will be unlocked and refreshed afterwards")
+			fmt.Fprintln(w, "\nstayup: "+second)
 			close(aborted)
 		case <-done:
 		}
@@ -334,4 +331,15 @@ func checkAzureFeatures(ctx context.Context, cfg map[string]string, s streams) e
 		fmt.Fprintf(s.err, "stayup: could not check subscription %s's features before up: %v\n", sub, err)
 	}
 	return nil
+}
+
+// interrupts is the channel Ctrl-C arrives on: the one given (tests), or
+// the process's interrupts, whose delivery stop ends.
+func interrupts(given <-chan os.Signal) (<-chan os.Signal, func()) {
+	if given != nil {
+		return given, func() {}
+	}
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt)
+	return ch, func() { signal.Stop(ch) }
 }

@@ -148,7 +148,7 @@ func TestStackOpNeedsStack(t *testing.T) {
 func TestHandleInterrupts(t *testing.T) {
 	t.Parallel()
 	signals := make(chan os.Signal, 1)
-	ctx, abort, stop := handleInterrupts(context.Background(), signals, io.Discard)
+	ctx, abort, stop := handleInterrupts(context.Background(), signals, io.Discard, "first", "second")
 	defer stop()
 
 	signals <- os.Interrupt
