@@ -32,6 +32,25 @@ type Fleet interface {
 	Settings(ctx context.Context) (Settings, error)
 }
 
+// KillChecker is a fleet that must ask the platform whether a kill in a
+// mode can be healed before it is done (Azure: a scale set whose automatic
+// repairs are suspended heals nothing after an abrupt kill). chaos calls it
+// while preparing, so a dry run shows the refusal too. An error that wraps
+// ErrRefused is a refusal with its reason; any other is a failed read.
+type KillChecker interface {
+	CheckKill(ctx context.Context, mode KillMode) error
+}
+
+// HoldRestorer is a fleet whose experiments change a setting that Pulumi
+// does not see (Azure: the autoscale minimum held during a graceful kill)
+// and record the original value on the setting itself. RestoreStaleHolds
+// puts back every hold whose recorded expiry has passed (a crashed or
+// killed run) and says, one line each, what it restored; chaos, status and
+// up call it first.
+type HoldRestorer interface {
+	RestoreStaleHolds(ctx context.Context) ([]string, error)
+}
+
 // State is an instance's lifecycle state, mapped from the cloud's words.
 type State string
 
@@ -162,6 +181,9 @@ var (
 	ErrPermission = errors.New("permission denied")
 	// ErrThrottled: the API kept refusing for rate limits after retries.
 	ErrThrottled = errors.New("throttled")
+	// ErrRefused: the platform is in a state in which the action would
+	// not do what it is for (see KillChecker).
+	ErrRefused = errors.New("refused")
 )
 
 // PermissionError says which action was refused, so the user can grant it.
