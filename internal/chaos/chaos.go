@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -41,7 +42,11 @@ type Options struct {
 	Count     int
 	Instances []string
 	Mode      fleet.KillMode
-	// Timeout bounds the watch, from the first kill.
+	// MinHealthy is how many instances must stay in service while the
+	// victims are down (the availability guard); 0 means DefaultMinHealthy.
+	MinHealthy int
+	// Timeout bounds the watch, from the first kill; 0 derives it from the
+	// stack's own settings (Prediction.Timeout).
 	Timeout time.Duration
 	// Poll is how often the fleet is read while watching (default 5 s,
 	// the load balancer's check interval: reading faster shows nothing new).
@@ -70,11 +75,23 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("count %d: kill at least one instance", o.Count)
 	case len(o.Instances) > 0 && o.Count > 0 && o.Count != len(o.Instances):
 		return fmt.Errorf("count %d but %d instances named: give one or the other", o.Count, len(o.Instances))
-	case o.Timeout <= 0:
+	case o.Timeout < 0:
 		return fmt.Errorf("timeout %v: must be positive", o.Timeout)
+	case o.MinHealthy < 0:
+		return fmt.Errorf("min healthy %d: must be at least 1", o.MinHealthy)
 	}
 	return nil
 }
+
+// DefaultMinHealthy is how many instances an experiment keeps in service
+// unless told otherwise: two, so that losing one more by accident during
+// the experiment still leaves the service up.
+const DefaultMinHealthy = 2
+
+// minZones is how many zones must still be serving after the kill: the
+// fleet's promise is to survive a zone's loss, so an experiment that
+// leaves one zone serving tests an outage, not a heal.
+const minZones = 2
 
 // Event is one entry of the timeline.
 type Event struct {
@@ -93,6 +110,7 @@ const (
 	EvUnhealthy    = "seen unhealthy by the load balancer"
 	EvLaunched     = "replacement launched"
 	EvHealthy      = "replacement healthy"
+	EvRejoined     = "rebooted and back in the load balancer"
 	EvRecovered    = "recovered: desired capacity, all healthy"
 	EvTimeout      = "timeout"
 	EvInterrupted  = "interrupted"
@@ -120,6 +138,15 @@ type Plan struct {
 	Victims   []fleet.Instance
 	Settings  fleet.Settings
 	Predicted Prediction
+	// MinHealthy is the availability guard the plan was checked against.
+	MinHealthy int
+	// Timeout bounds the watch from the first kill; TimeoutFrom says
+	// whether it was given or derived from the settings.
+	Timeout     time.Duration
+	TimeoutFrom string
+	// Warnings are what the user should know before saying yes (named
+	// victims that leave the zones unbalanced).
+	Warnings []string
 }
 
 // Experiment is a prepared run.
@@ -151,6 +178,9 @@ func Prepare(ctx context.Context, o Options) (*Experiment, error) {
 	if len(o.Instances) > 0 {
 		o.Count = len(o.Instances)
 	}
+	if o.MinHealthy == 0 {
+		o.MinHealthy = DefaultMinHealthy
+	}
 	f := o.Fleet
 	capa, err := f.Capacity(ctx)
 	if err != nil {
@@ -171,21 +201,43 @@ func Prepare(ctx context.Context, o Options) (*Experiment, error) {
 	for _, g := range []error{
 		guardNoRollout(roll),
 		guardHealthy(capa, list),
-		guardMinimum(capa, list, o.Count),
 	} {
 		if g != nil {
 			return nil, g
+		}
+	}
+	if kc, ok := f.(fleet.KillChecker); ok {
+		err := kc.CheckKill(ctx, o.Mode)
+		if errors.Is(err, fleet.ErrRefused) {
+			return nil, &RefusedError{err.Error()}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check that the platform can heal a %s kill: %w", o.Mode, err)
 		}
 	}
 	victims, err := pick(list, o.Instances, o.Count, o.Rand)
 	if err != nil {
 		return nil, err
 	}
-	return &Experiment{o: o, Plan: Plan{
+	if err := guardAvailability(list, victims, o.MinHealthy); err != nil {
+		return nil, err
+	}
+	pl := Plan{
 		Stack: o.Stack, Cloud: f.Cloud(), Group: f.Name(), URL: o.URL, Mode: o.Mode,
 		Capacity: capa, Instances: list, Victims: victims, Settings: settings,
-		Predicted: predict(f.Cloud(), o.Mode, settings),
-	}}, nil
+		Predicted: predict(f.Cloud(), o.Mode, settings), MinHealthy: o.MinHealthy,
+		Timeout: o.Timeout, TimeoutFrom: "--timeout",
+	}
+	if pl.Timeout == 0 {
+		pl.Timeout, pl.TimeoutFrom = pl.Predicted.Timeout, "the stack's settings"
+	}
+	if len(o.Instances) > 0 {
+		if w := unbalanced(list, victims); w != "" {
+			pl.Warnings = append(pl.Warnings, w)
+		}
+	}
+	o.Timeout = pl.Timeout
+	return &Experiment{o: o, Plan: pl}, nil
 }
 
 // guardHealthy is Chaos Monkey's outage check: experiment only on a fleet
@@ -211,19 +263,86 @@ func guardHealthy(c fleet.Capacity, list []fleet.Instance) error {
 	return nil
 }
 
-// guardMinimum never lets the kill leave fewer healthy instances than the
-// group's minimum size.
-func guardMinimum(c fleet.Capacity, list []fleet.Instance, count int) error {
-	in := 0
-	for _, i := range list {
-		if i.InService() {
-			in++
-		}
+// guardAvailability protects what clients need while the victims are
+// down: at least minHealthy instances and minZones zones still serving.
+// It does not protect the group's minimum size: that is the number the
+// platform restores, and killing one of three at a minimum of three is the
+// experiment. (A fleet of one instance per zone empties the victim's zone
+// for a while; that is expected.)
+func guardAvailability(list, victims []fleet.Instance, minHealthy int) error {
+	left := inService(list, victims)
+	zones := zoneCounts(left)
+	if len(left) < minHealthy {
+		return &RefusedError{fmt.Sprintf("killing %d of %d healthy instances would leave %d in service, fewer than --min-healthy %d",
+			len(victims), len(left)+len(victims), len(left), minHealthy)}
 	}
-	if in-count < c.Min {
-		return &RefusedError{fmt.Sprintf("killing %d of %d healthy instances would leave %d, below the group's minimum of %d", count, in, in-count, c.Min)}
+	if len(zones) < minZones {
+		return &RefusedError{fmt.Sprintf("killing %s would leave %d zone(s) serving (%s); at least %d must serve while the platform heals",
+			ids(victims), len(zones), zoneText(zones), minZones)}
 	}
 	return nil
+}
+
+// inService is the instances in service, less the victims.
+func inService(list, victims []fleet.Instance) []fleet.Instance {
+	var out []fleet.Instance
+	for _, i := range list {
+		if i.InService() && !slices.ContainsFunc(victims, func(v fleet.Instance) bool { return v.ID == i.ID }) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func zoneCounts(list []fleet.Instance) map[string]int {
+	m := map[string]int{}
+	for _, i := range list {
+		m[i.Zone]++
+	}
+	return m
+}
+
+func zoneText(m map[string]int) string {
+	var parts []string
+	for _, z := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", z, m[z]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ids(list []fleet.Instance) string {
+	var s []string
+	for _, i := range list {
+		s = append(s, i.ID)
+	}
+	return strings.Join(s, ", ")
+}
+
+// unbalanced says how named victims leave the zones, when the zones that
+// served before differ by more than one instance after the kill: the
+// platform's zone balancing may then move instances around while it heals,
+// which muddles what the experiment measures.
+func unbalanced(list, victims []fleet.Instance) string {
+	after := zoneCounts(inService(list, victims))
+	lo, hi := -1, 0
+	for z := range zoneCounts(inService(list, nil)) {
+		n := after[z]
+		if lo < 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+	}
+	if hi-lo <= 1 {
+		return ""
+	}
+	full := zoneCounts(inService(list, nil))
+	for z := range full {
+		full[z] = after[z]
+	}
+	return fmt.Sprintf("killing %s leaves the zones unbalanced (%s): the platform may rebalance while it heals; random victims (no --instance) keep them even", ids(victims), zoneText(full))
 }
 
 // guardNoRollout refuses during a rolling update: the update replaces
@@ -236,7 +355,8 @@ func guardNoRollout(r fleet.Rollout) error {
 }
 
 // pick chooses the victims: the named ones, each of which must be in
-// service, or count at random among those in service.
+// service, or count at random among those in service, each from the zone
+// that has the most in service at that point, so the zones stay even.
 func pick(list []fleet.Instance, named []string, count int, r *rand.Rand) ([]fleet.Instance, error) {
 	var in []fleet.Instance
 	for _, i := range list {
@@ -264,7 +384,18 @@ func pick(list []fleet.Instance, named []string, count int, r *rand.Rand) ([]fle
 		return nil, &RefusedError{fmt.Sprintf("asked to kill %d, but only %d are in service", count, len(in))}
 	}
 	r.Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
-	v := in[:count]
+	var v []fleet.Instance
+	for range count {
+		left := zoneCounts(in)
+		k := 0
+		for j, i := range in {
+			if left[i.Zone] > left[in[k].Zone] {
+				k = j
+			}
+		}
+		v = append(v, in[k])
+		in = slices.Delete(in, k, k+1)
+	}
 	slices.SortFunc(v, func(a, b fleet.Instance) int { return strings.Compare(a.ID, b.ID) })
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type fakeFleet struct {
 	killErr  map[string]error
 	onKill   func(id string)
 	killed   []string
+	checkErr error // what CheckKill answers (see checkingFleet)
 }
 
 func (f *fakeFleet) Cloud() string { return "aws" }
@@ -80,6 +82,16 @@ func (f *fakeFleet) Settings(context.Context) (fleet.Settings, error) {
 	return f.settings, nil
 }
 
+// checkingFleet is a fleet that checks the platform before a kill.
+type checkingFleet struct{ *fakeFleet }
+
+func (f checkingFleet) CheckKill(_ context.Context, mode fleet.KillMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "check "+string(mode))
+	return f.checkErr
+}
+
 func (f *fakeFleet) kills() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,7 +117,9 @@ func newFake(lists ...[]fleet.Instance) *fakeFleet {
 		lists = [][]fleet.Instance{healthyThree()}
 	}
 	return &fakeFleet{
-		capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9},
+		// The example stacks' capacity: an autoscaled group idles at its
+		// minimum, so min = desired = 3.
+		capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9},
 		rollout:  fleet.Rollout{Status: "Successful", Percent: 100, Reached: true},
 		settings: fleet.Settings{CheckInterval: 5 * time.Second, CheckTimeout: 3 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 180 * time.Second},
 		lists:    lists,
@@ -152,7 +166,9 @@ func TestValidate(t *testing.T) {
 		{"mode", func(o *Options) { o.Mode = "gentle" }, "mode"},
 		{"count", func(o *Options) { o.Count = 0 }, "count 0"},
 		{"count and instances", func(o *Options) { o.Count = 2; o.Instances = []string{"i-1"} }, "one or the other"},
-		{"timeout", func(o *Options) { o.Timeout = 0 }, "timeout"},
+		{"timeout", func(o *Options) { o.Timeout = -time.Second }, "timeout"},
+		{"derived timeout", func(o *Options) { o.Timeout = 0 }, ""},
+		{"min healthy", func(o *Options) { o.MinHealthy = -1 }, "min healthy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -184,16 +200,20 @@ func TestGuardsRefuse(t *testing.T) {
 		{"outage: one stopping", stopping, nil, "i-1 stopping/healthy"},
 		{"outage: below desired", three[:2], nil, "2 of 3 desired in service"},
 		{"outage: above desired", three, func(f *fakeFleet, _ *Options) { f.capacity.Desired = 4 }, "3 of 4 desired"},
-		{"minimum", three, func(f *fakeFleet, _ *Options) { f.capacity.Min = 3 }, "would leave 2, below the group's minimum of 3"},
-		{"minimum with count", three, func(_ *fakeFleet, o *Options) { o.Count = 2 }, "killing 2 of 3 healthy instances would leave 1"},
+		{"min healthy with count", three, func(_ *fakeFleet, o *Options) { o.Count = 2 }, "killing 2 of 3 healthy instances would leave 1 in service, fewer than --min-healthy 2"},
+		{"min healthy raised", three, func(_ *fakeFleet, o *Options) { o.MinHealthy = 3 }, "would leave 2 in service, fewer than --min-healthy 3"},
+		{"one zone left serving", twoZones(), func(_ *fakeFleet, o *Options) { o.Instances, o.Count = []string{"i-3"}, 0 }, "would leave 1 zone(s) serving (a: 2)"},
+		{"platform cannot heal", three, func(f *fakeFleet, _ *Options) {
+			f.checkErr = fmt.Errorf("automatic repairs of scale set vmss are Suspended: %w", fleet.ErrRefused)
+		}, "automatic repairs of scale set vmss are Suspended"},
 		{"rollout", three, func(f *fakeFleet, _ *Options) { f.rollout = fleet.Rollout{InProgress: true, Status: "InProgress"} }, "rollout is in progress"},
 		{"named not in fleet", three, func(_ *fakeFleet, o *Options) { o.Instances = []string{"i-9"} }, "i-9 is not in the fleet"},
-		{"named twice", three, func(f *fakeFleet, o *Options) { f.capacity.Min = 1; o.Count = 0; o.Instances = []string{"i-1", "i-1"} }, "named twice"},
+		{"named twice", three, func(_ *fakeFleet, o *Options) { o.Count = 0; o.Instances = []string{"i-1", "i-1"} }, "named twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(tc.list)
-			o := opts(f, "http://127.0.0.1:1/")
+			o := opts(checkingFleet{f}, "http://127.0.0.1:1/")
 			if tc.change != nil {
 				tc.change(f, &o)
 			}
@@ -212,17 +232,38 @@ func TestGuardsRefuse(t *testing.T) {
 	}
 }
 
-func TestGuardsAllowHealthyFleet(t *testing.T) {
+// sixHealthy is the fleet scaled out to two instances per zone.
+func sixHealthy() []fleet.Instance {
+	return append(healthyThree(), inst("i-4", "a", fleet.Running, fleet.Healthy, t0), inst("i-5", "b", fleet.Running, fleet.Healthy, t0), inst("i-6", "c", fleet.Running, fleet.Healthy, t0))
+}
+
+func twoZones() []fleet.Instance {
+	return []fleet.Instance{
+		inst("i-1", "a", fleet.Running, fleet.Healthy, t0),
+		inst("i-2", "a", fleet.Running, fleet.Healthy, t0),
+		inst("i-3", "b", fleet.Running, fleet.Healthy, t0),
+	}
+}
+
+// The shipped fleet, one instance per zone at min = desired = 3: killing
+// one is the experiment, not a breach of the group's minimum.
+func TestGuardsAllowShippedFleet(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	o := opts(f, "http://127.0.0.1:1/")
-	o.Count = 1
+	o := opts(checkingFleet{f}, "http://127.0.0.1:1/")
+	o.Count, o.Timeout, o.MinHealthy = 1, 0, 0
 	e, err := Prepare(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(e.Plan.Victims); got != 1 {
 		t.Errorf("%d victims, want 1", got)
+	}
+	if !slices.Contains(f.calls, "check abrupt") {
+		t.Errorf("the platform was not asked whether it can heal: calls %v", f.calls)
+	}
+	if e.Plan.MinHealthy != DefaultMinHealthy || e.Plan.Timeout != e.Plan.Predicted.Timeout || e.Plan.Timeout == 0 {
+		t.Errorf("plan min healthy %d, timeout %v (%s), want %d and the predicted %v", e.Plan.MinHealthy, e.Plan.Timeout, e.Plan.TimeoutFrom, DefaultMinHealthy, e.Plan.Predicted.Timeout)
 	}
 	if got, want := e.Plan.Predicted.Detect, 10*time.Second; got != want {
 		t.Errorf("predicted detect %v, want %v (5 s x 2)", got, want)
@@ -245,6 +286,18 @@ func TestPickRandomAndNamed(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("20 seeds picked the same pair every time: %v", seen)
+	}
+	// Random victims come from the fullest zones, so the zones stay even.
+	six := append(healthyThree(), inst("i-4", "a", fleet.Running, fleet.Healthy, t0), inst("i-5", "a", fleet.Running, fleet.Healthy, t0), inst("i-6", "b", fleet.Running, fleet.Healthy, t0))
+	for seed := range uint64(20) {
+		v, err := pick(six, nil, 2, rand.New(rand.NewPCG(seed, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones := zoneCounts(inService(six, v))
+		if zones["a"]+zones["b"] != 3 || zones["a"] == 0 || zones["b"] == 0 || zones["c"] != 1 {
+			t.Fatalf("seed %d: picked %s from a: 3, b: 2, c: 1, leaving %v; want the first from a, the second from a or b, never c's only one", seed, ids(v), zones)
+		}
 	}
 	v, err := pick(list, []string{"i-3"}, 1, rand.New(rand.NewPCG(1, 1)))
 	if err != nil || len(v) != 1 || v[0].ID != "i-3" {
@@ -308,7 +361,7 @@ func TestRunRecovers(t *testing.T) {
 		t.Errorf("events %v, want %v", events, want)
 	}
 	v := r.Victims[0]
-	if v.ID != "i-2" || v.Replacement != "i-4" || v.DetectedAs != "unhealthy" || v.Detected == nil || v.Launched == nil || v.Healthy == nil {
+	if v.ID != "i-2" || v.Replacement != "i-4" || v.HealedBy != HealedReplaced || v.DetectedAs != "unhealthy" || v.Detected == nil || v.Launched == nil || v.Healthy == nil {
 		t.Errorf("victim %+v", v)
 	}
 	if r.TimeToDetect == nil || r.TimeToRecover == nil || *r.TimeToDetect > *r.TimeToRecover {
@@ -325,7 +378,7 @@ func TestRunRecovers(t *testing.T) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"timeline", "time_to_detect_ms", "time_to_recover_ms", "predicted", "probe", "verdict", "victims"} {
+	for _, k := range []string{"timeline", "time_to_detect_ms", "time_to_recover_ms", "predicted", "probe", "verdict", "victims", "deadline", "timeout_ms", "min_healthy"} {
 		if j[k] == nil {
 			t.Errorf("JSON lacks %s: %s", k, b)
 		}
@@ -361,8 +414,8 @@ func TestRunTimesOut(t *testing.T) {
 // returned as interrupted, with the probe's figures.
 func TestInterruptStopsKillingAndReports(t *testing.T) {
 	t.Parallel()
-	f := newFake()
-	f.capacity.Min = 1
+	f := newFake(sixHealthy())
+	f.capacity.Desired = 6
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.onKill = func(string) { cancel() }
@@ -447,23 +500,109 @@ func TestKillFailureAborts(t *testing.T) {
 
 func TestPredict(t *testing.T) {
 	t.Parallel()
+	// The settings the example stacks deploy: target group / backend
+	// service 5 s x 2, 30 s drain, 180 s grace; GCP autohealing 10 s x 3;
+	// Azure repairs after PT10M, the health extension 5 s x 2.
 	s := fleet.Settings{CheckInterval: 5 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 180 * time.Second}
+	gcp := s
+	gcp.HealInterval, gcp.HealThreshold = 10*time.Second, 3
+	az := fleet.Settings{CheckInterval: 5 * time.Second, HealthyThreshold: 1, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 10 * time.Minute, HealInterval: 5 * time.Second, HealThreshold: 2}
 	for _, tc := range []struct {
 		cloud           string
 		mode            fleet.KillMode
+		s               fleet.Settings
 		detect, recover time.Duration
 	}{
-		{"aws", fleet.Abrupt, 10 * time.Second, 190 * time.Second},
-		{"gcp", fleet.Graceful, 0, 220 * time.Second},
-		{"azure", fleet.Abrupt, 10 * time.Second, 370 * time.Second},
+		// the group's notice (1 m) + grace + 2 checks
+		{"aws", fleet.Abrupt, s, 10 * time.Second, 250 * time.Second},
+		// drain + recreate (1 m) + grace + 2 checks
+		{"gcp", fleet.Graceful, gcp, 0, 280 * time.Second},
+		// autohealing 30 s + recreate (1 m) + grace + 2 checks
+		{"gcp", fleet.Abrupt, gcp, 10 * time.Second, 280 * time.Second},
+		// extension 10 s + repair grace + provisioning (2 m) + the new VM's grace + 1 check
+		{"azure", fleet.Abrupt, az, 10 * time.Second, 22*time.Minute + 15*time.Second},
+		// the extra VM's grace + 1 check + drain
+		{"azure", fleet.Graceful, az, 0, 10*time.Minute + 35*time.Second},
 	} {
-		p := predict(tc.cloud, tc.mode, s)
+		p := predict(tc.cloud, tc.mode, tc.s)
 		if p.Detect != tc.detect || p.Recover != tc.recover {
 			t.Errorf("%s %s: detect %v recover %v, want %v %v", tc.cloud, tc.mode, p.Detect, p.Recover, tc.detect, tc.recover)
+		}
+		if want := tc.recover + tc.recover/4 + 2*time.Minute; p.Timeout != want {
+			t.Errorf("%s %s: timeout %v, want the bound with its margin, %v", tc.cloud, tc.mode, p.Timeout, want)
 		}
 		if len(p.Basis) == 0 {
 			t.Errorf("%s %s: no basis", tc.cloud, tc.mode)
 		}
+	}
+}
+
+// Named victims that leave the zones uneven are allowed with a warning
+// the user sees before saying yes.
+func TestNamedVictimsUnbalancingZonesWarn(t *testing.T) {
+	t.Parallel()
+	f := newFake(sixHealthy())
+	f.capacity.Desired = 6
+	o := opts(f, "http://127.0.0.1:1/")
+	o.Instances, o.Count = []string{"i-1", "i-4"}, 0
+	e, err := Prepare(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Plan.Warnings) != 1 || !strings.Contains(e.Plan.Warnings[0], "unbalanced (a: 0, b: 2, c: 2)") {
+		t.Errorf("warnings %q, want the zones named", e.Plan.Warnings)
+	}
+	var b strings.Builder
+	e.Plan.PrintPlan(&b)
+	if !strings.Contains(b.String(), "warning: killing i-1, i-4 leaves the zones unbalanced") {
+		t.Errorf("the plan printed before the question does not warn:\n%s", b.String())
+	}
+	o.Instances = []string{"i-1", "i-2"}
+	e, err = Prepare(context.Background(), o)
+	if err != nil || len(e.Plan.Warnings) != 0 {
+		t.Errorf("one from each of two zones: %v, warnings %q; want none", err, e.Plan.Warnings)
+	}
+}
+
+// A VM hard-reset on GCP stays RUNNING under its name and creation time:
+// seen out by the load balancer, then back in. That is a recovery by
+// reboot, not a victim that was never killed.
+func TestWatchRebootedVictimRecovers(t *testing.T) {
+	t.Parallel()
+	before := healthyThree()
+	w := newWatch(Plan{Instances: before})
+	kill := t0.Add(time.Hour)
+	w.killed(before[1], kill)
+	capa := fleet.Capacity{Desired: 3, Min: 3, Max: 9}
+	out := healthyThree()
+	out[1].Health = fleet.Unhealthy
+	w.observe(kill.Add(10*time.Second), capa, out)
+	if w.recovered != nil || w.victims[0].detected == nil {
+		t.Fatalf("the reset VM out of the load balancer: recovered %v, detected %v", w.recovered, w.victims[0].detected)
+	}
+	evs := w.observe(kill.Add(70*time.Second), capa, healthyThree())
+	if len(evs) != 1 || evs[0].Kind != EvRejoined {
+		t.Errorf("events %+v, want the victim rejoined", evs)
+	}
+	if how, ok := w.victims[0].healed(); w.recovered == nil || !ok || how != HealedRebooted {
+		t.Errorf("recovered %v, healed %q %v: want recovered by reboot", w.recovered, how, ok)
+	}
+	var r Report
+	r.fill(w)
+	if v := r.Victims[0]; v.HealedBy != HealedRebooted || v.Replacement != "" || v.Rejoined == nil {
+		t.Errorf("victim report %+v, want rebooted, no replacement", v)
+	}
+	// The autoscaler's instance launched while the victim reboots does not
+	// stand in for it.
+	w2 := newWatch(Plan{Instances: before})
+	w2.killed(before[1], kill)
+	w2.observe(kill.Add(10*time.Second), capa, out)
+	extra := append(slices.Clone(out), inst("i-9", "a", fleet.Pending, fleet.Initial, kill.Add(20*time.Second)))
+	w2.observe(kill.Add(30*time.Second), capa, extra)
+	back := append(healthyThree(), inst("i-9", "a", fleet.Pending, fleet.Initial, kill.Add(20*time.Second)))
+	w2.observe(kill.Add(70*time.Second), capa, back)
+	if how, _ := w2.victims[0].healed(); w2.recovered == nil || how != HealedRebooted {
+		t.Errorf("with an autoscaler's instance booting: recovered %v, healed %q; want rebooted", w2.recovered, how)
 	}
 }
 

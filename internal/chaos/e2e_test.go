@@ -18,8 +18,10 @@ import (
 const probeEvery = 10 * time.Millisecond
 
 // experiment runs a whole chaos experiment against the simulated fleet
-// through the real AWS fleet code, the real probe and a real proxy.
-func experiment(t *testing.T, mode fleet.KillMode) Report {
+// through the real AWS fleet code, the real probe and a real proxy, at the
+// capacity the example stacks ship: min = desired = 3, max 9, one instance
+// in each of three zones.
+func experiment(t *testing.T, mode fleet.KillMode) (Report, *sim) {
 	t.Helper()
 	l, url := newLB(t, 40*time.Millisecond)
 	s := newSim(t, l, 3)
@@ -57,7 +59,7 @@ func experiment(t *testing.T, mode fleet.KillMode) Report {
 		r.Print(&b)
 		t.Log("\n" + b.String())
 	}
-	return r
+	return r, s
 }
 
 // checkTimeline checks presence and order, not durations: killed, then
@@ -103,7 +105,10 @@ func checkTimeline(t *testing.T, r Report) {
 // instance out, and the failures lie between the kill and the recovery.
 func TestEndToEndAbrupt(t *testing.T) {
 	t.Parallel()
-	r := experiment(t, fleet.Abrupt)
+	r, s := experiment(t, fleet.Abrupt)
+	if len(s.skipOS) != 1 || !s.skipOS[0] {
+		t.Errorf("abrupt kill TerminateInstances SkipOsShutdown %v, want [true]: a clean OS shutdown drains the app", s.skipOS)
+	}
 	p := r.Probe
 	if p.Failures == 0 || len(p.Windows) == 0 {
 		t.Fatalf("an abrupt kill behind a load balancer that checks every 40 ms x 2 showed no failures: %+v", p)
@@ -128,7 +133,7 @@ func TestEndToEndAbrupt(t *testing.T) {
 // nothing.
 func TestEndToEndGraceful(t *testing.T) {
 	t.Parallel()
-	r := experiment(t, fleet.Graceful)
+	r, _ := experiment(t, fleet.Graceful)
 	if p := r.Probe; p.Failures != 0 || len(p.Windows) != 0 {
 		t.Errorf("a graceful kill showed %d failures in %d windows: %+v", p.Failures, len(p.Windows), p.Windows)
 	}

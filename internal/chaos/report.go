@@ -39,6 +39,19 @@ type VictimReport struct {
 	Replacement string
 	Launched    *time.Time
 	Healthy     *time.Time
+	// Rejoined is when the victim itself was back in service (a reboot);
+	// HealedBy says which healed it: HealedReplaced, HealedRebooted, or
+	// empty when neither happened.
+	Rejoined *time.Time
+	HealedBy string
+}
+
+// healedAt is when the victim's place was filled again.
+func (v VictimReport) healedAt() *time.Time {
+	if v.Healthy != nil {
+		return v.Healthy
+	}
+	return v.Rejoined
 }
 
 // Recovered reports whether the fleet healed in time.
@@ -49,7 +62,8 @@ func (r *Report) fill(w *watch) {
 	r.Victims = nil
 	var detect *time.Duration
 	for _, v := range w.victims {
-		vr := VictimReport{ID: v.inst.ID, Zone: v.inst.Zone, Killed: v.killed, Detected: v.detected, DetectedAs: v.detectedAs, Launched: v.launched, Healthy: v.healthy}
+		vr := VictimReport{ID: v.inst.ID, Zone: v.inst.Zone, Killed: v.killed, Detected: v.detected, DetectedAs: v.detectedAs, Launched: v.launched, Healthy: v.healthy, Rejoined: v.rejoined}
+		vr.HealedBy, _ = v.healed()
 		if v.replacement != nil {
 			vr.Replacement = v.replacement.ID
 		}
@@ -67,6 +81,17 @@ func (r *Report) fill(w *watch) {
 		r.TimeToRecover = &d
 	}
 	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
+}
+
+// Deadline is when the watch gives up: the first kill plus the timeout;
+// nil before any kill.
+func (r Report) Deadline() *time.Time {
+	k := r.firstKill()
+	if k.IsZero() || r.Timeout == 0 {
+		return nil
+	}
+	d := k.Add(r.Timeout)
+	return &d
 }
 
 func (r Report) firstKill() time.Time {
@@ -100,6 +125,11 @@ type (
 		Capacity       fleet.Capacity   `json:"capacity"`
 		Settings       jsonSettings     `json:"settings"`
 		Instances      []fleet.Instance `json:"instances_before"`
+		MinHealthy     int              `json:"min_healthy"`
+		TimeoutMS      float64          `json:"timeout_ms"`
+		TimeoutFrom    string           `json:"timeout_from"`
+		Deadline       *time.Time       `json:"deadline"`
+		Warnings       []string         `json:"warnings"`
 		Start          time.Time        `json:"start"`
 		End            time.Time        `json:"end"`
 		DurationMS     float64          `json:"duration_ms"`
@@ -133,6 +163,8 @@ type (
 		Replacement string     `json:"replacement,omitempty"`
 		Launched    *time.Time `json:"replacement_launched"`
 		Healthy     *time.Time `json:"replacement_healthy"`
+		Rejoined    *time.Time `json:"rejoined"`
+		HealedBy    string     `json:"healed_by"`
 		DetectMS    *float64   `json:"detect_ms"`
 		RecoverMS   *float64   `json:"recover_ms"`
 	}
@@ -180,6 +212,11 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		DetectMS: msp(r.TimeToDetect), RecoverMS: msp(r.TimeToRecover), ClientsFailMS: msp(r.ClientsFailedFor),
 		Predicted: jsonPrediction{ms(r.Predicted.Detect), ms(r.Predicted.Rejoin), ms(r.Predicted.Recover), r.Predicted.Basis},
 		Probe:     r.Probe, Verdict: r.Verdict, Reason: r.Reason, PlannedVictims: []string{},
+		MinHealthy: r.MinHealthy, TimeoutMS: ms(r.Timeout), TimeoutFrom: r.TimeoutFrom, Deadline: r.Deadline(),
+		Warnings: r.Warnings,
+	}
+	if j.Warnings == nil {
+		j.Warnings = []string{}
 	}
 	if j.Instances == nil {
 		j.Instances = []fleet.Instance{}
@@ -192,7 +229,8 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	for _, v := range r.Victims {
 		jv := jsonVictim{ID: v.ID, Zone: v.Zone, Killed: v.Killed, Detected: v.Detected, DetectedAs: v.DetectedAs,
-			Replacement: v.Replacement, Launched: v.Launched, Healthy: v.Healthy, DetectMS: since(v.Detected, v.Killed), RecoverMS: since(v.Healthy, v.Killed)}
+			Replacement: v.Replacement, Launched: v.Launched, Healthy: v.Healthy, Rejoined: v.Rejoined, HealedBy: v.HealedBy,
+			DetectMS: since(v.Detected, v.Killed), RecoverMS: since(v.healedAt(), v.Killed)}
 		j.Victims = append(j.Victims, jv)
 	}
 	for _, e := range r.Timeline {
@@ -213,6 +251,14 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
+func sinceDur(t *time.Time, from time.Time) *time.Duration {
+	if t == nil {
+		return nil
+	}
+	d := t.Sub(from)
+	return &d
+}
+
 func durText(d *time.Duration) string {
 	if d == nil {
 		return "—"
@@ -229,7 +275,11 @@ func (r Report) Print(w io.Writer) {
 		for _, v := range r.Plan.Victims {
 			p("  would kill %s in %s (%s, launched %s)\n", v.ID, v.Zone, v.Revision, v.Launched.Format(time.RFC3339))
 		}
+		for _, w := range r.Warnings {
+			p("  warning: %s\n", w)
+		}
 		r.printPrediction(p)
+		p("would watch for up to %v from the kill (%s), keeping at least %d in service\n", round(r.Timeout), r.TimeoutFrom, r.MinHealthy)
 		p("verdict: %s — %s\n", r.Verdict, r.Reason)
 		return
 	}
@@ -251,6 +301,19 @@ func (r Report) Print(w io.Writer) {
 			p("%s\n", line)
 		}
 	}
+	if len(r.Victims) > 0 {
+		p("victims:\n")
+		for _, v := range r.Victims {
+			switch v.HealedBy {
+			case HealedRebooted:
+				p("  %s (%s): rebooted and back in the load balancer %s after the kill, not replaced\n", v.ID, v.Zone, durText(sinceDur(v.Rejoined, v.Killed)))
+			case HealedReplaced:
+				p("  %s (%s): replaced by %s, healthy %s after the kill\n", v.ID, v.Zone, v.Replacement, durText(sinceDur(v.Healthy, v.Killed)))
+			default:
+				p("  %s (%s): not healed\n", v.ID, v.Zone)
+			}
+		}
+	}
 	p("measured:\n")
 	p("  time to detect (kill → out of the load balancer): %s, predicted %v\n", durText(r.TimeToDetect), round(r.Predicted.Detect))
 	p("  time to recover (kill → desired capacity, all healthy): %s, predicted at most %v\n", durText(r.TimeToRecover), round(r.Predicted.Recover))
@@ -266,6 +329,9 @@ func (r Report) Print(w io.Writer) {
 		p("  longest gap between successes %v; latency p50 %v, p99 %v\n", round(s.LongestGap.Duration()), round(s.Latency.P50), round(s.Latency.P99))
 	}
 	r.printPrediction(p)
+	if d := r.Deadline(); d != nil {
+		p("watched for up to %v (%s): until %s\n", round(r.Timeout), r.TimeoutFrom, d.Format("15:04:05"))
+	}
 	if r.Reason != "" {
 		p("verdict: %s — %s\n", r.Verdict, r.Reason)
 	} else {
@@ -287,4 +353,7 @@ func (pl Plan) PrintPlan(w io.Writer) {
 		ids = append(ids, fmt.Sprintf("%s (%s)", v.ID, v.Zone))
 	}
 	fmt.Fprintf(w, "stack %s: %d of %d instances in service; %s kill of %s\n", pl.Stack, len(pl.Instances), pl.Capacity.Desired, pl.Mode, strings.Join(ids, ", "))
+	for _, warn := range pl.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }

@@ -197,6 +197,10 @@ type sim struct {
 	replaceAfter time.Duration
 	drainFor     time.Duration
 	timers       []*time.Timer
+	// skipOS records each TerminateInstances call's SkipOsShutdown: an
+	// abrupt kill must bypass the clean OS shutdown EC2 does by default
+	// ("Methods for terminating an instance", EC2 user guide).
+	skipOS []bool
 }
 
 type simInstance struct {
@@ -264,6 +268,7 @@ func (s *sim) replace(m *simInstance) {
 func (s *sim) TerminateInstances(_ context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.skipOS = append(s.skipOS, sdkaws.ToBool(in.SkipOsShutdown))
 	for _, id := range in.InstanceIds {
 		m := s.find(id)
 		if m == nil {
@@ -302,7 +307,7 @@ func (s *sim) DescribeAutoScalingGroups(context.Context, *autoscaling.DescribeAu
 	defer s.mu.Unlock()
 	g := asgtypes.AutoScalingGroup{
 		AutoScalingGroupName: sdkaws.String("sim-asg"),
-		DesiredCapacity:      sdkaws.Int32(int32(s.desired)), MinSize: sdkaws.Int32(2), MaxSize: sdkaws.Int32(9),
+		DesiredCapacity:      sdkaws.Int32(int32(s.desired)), MinSize: sdkaws.Int32(3), MaxSize: sdkaws.Int32(9),
 		HealthCheckGracePeriod: sdkaws.Int32(1),
 		LaunchTemplate:         &asgtypes.LaunchTemplateSpecification{LaunchTemplateId: sdkaws.String("lt-sim"), Version: sdkaws.String("1")},
 	}

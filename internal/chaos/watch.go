@@ -40,7 +40,29 @@ type victim struct {
 	replacement *fleet.Instance
 	launched    *time.Time
 	healthy     *time.Time
+	// rejoined is when the victim itself, the same incarnation, was back
+	// in service after being seen out: a VM hard-reset on GCP reboots
+	// under its name and creation time, and the load balancer takes it
+	// back without the group replacing it.
+	rejoined *time.Time
 }
+
+// healed reports whether the victim's place is filled again, and how.
+func (v *victim) healed() (string, bool) {
+	switch {
+	case v.healthy != nil:
+		return HealedReplaced, true
+	case v.rejoined != nil:
+		return HealedRebooted, true
+	}
+	return "", false
+}
+
+// How a victim healed.
+const (
+	HealedReplaced = "replaced"
+	HealedRebooted = "rebooted"
+)
 
 // watch follows the fleet from the kill to its recovery, one read at a time.
 type watch struct {
@@ -109,12 +131,12 @@ func (w *watch) observe(now time.Time, c fleet.Capacity, list []fleet.Instance) 
 		}
 		var to *victim
 		for _, v := range w.victims {
-			if v.replacement == nil && v.inst.ID == i.ID {
+			if v.replacement == nil && v.rejoined == nil && v.inst.ID == i.ID {
 				to = v
 			}
 		}
 		for _, v := range w.victims {
-			if to == nil && v.replacement == nil {
+			if to == nil && v.replacement == nil && v.rejoined == nil {
 				to = v
 			}
 		}
@@ -133,8 +155,22 @@ func (w *watch) observe(now time.Time, c fleet.Capacity, list []fleet.Instance) 
 		to.launched = &t
 		evs = append(evs, Event{Time: t, Kind: EvLaunched, Instance: i.ID, Detail: fmt.Sprintf("for %s, in %s", to.inst.ID, i.Zone)})
 	}
+	// A victim back in service as itself, after it was seen out, healed
+	// by rebooting, unless a replacement got there first; a replacement
+	// still booting for it is then the autoscaler's.
 	for _, v := range w.victims {
-		if v.replacement == nil || v.healthy != nil {
+		if _, ok := v.healed(); ok || v.detected == nil {
+			continue
+		}
+		if i, ok := find(list, v.inst.ID, v.inst.Launched); ok && i.InService() {
+			t := now
+			v.rejoined = &t
+			v.replacement, v.launched = nil, nil
+			evs = append(evs, Event{Time: now, Kind: EvRejoined, Instance: v.inst.ID, Detail: "the same VM, not replaced"})
+		}
+	}
+	for _, v := range w.victims {
+		if v.replacement == nil || v.healthy != nil || v.rejoined != nil {
 			continue
 		}
 		if i, ok := find(list, v.replacement.ID, v.replacement.Launched); ok && i.InService() {
@@ -143,8 +179,10 @@ func (w *watch) observe(now time.Time, c fleet.Capacity, list []fleet.Instance) 
 			evs = append(evs, Event{Time: now, Kind: EvHealthy, Instance: i.ID, Detail: "for " + v.inst.ID})
 		}
 	}
-	// Recovered: every victim replaced by a healthy instance, none of the
-	// victims still in service, and the group at its desired capacity.
+	// Recovered: every victim replaced by a healthy instance or back in
+	// service after a reboot, none still in service without ever having
+	// been seen out (the kill did not take), and the group at its
+	// desired capacity.
 	in := 0
 	for _, i := range list {
 		if i.InService() {
@@ -153,10 +191,10 @@ func (w *watch) observe(now time.Time, c fleet.Capacity, list []fleet.Instance) 
 	}
 	done := in >= c.Desired
 	for _, v := range w.victims {
-		if v.healthy == nil {
+		if _, ok := v.healed(); !ok {
 			done = false
 		}
-		if i, ok := find(list, v.inst.ID, v.inst.Launched); ok && i.InService() {
+		if i, found := find(list, v.inst.ID, v.inst.Launched); found && i.InService() && v.detected == nil {
 			done = false
 		}
 	}

@@ -20,28 +20,19 @@ import (
 	"stayup/internal/project"
 )
 
-// Per-cloud watch timeouts: long enough for the platform to notice, boot a
-// replacement within its grace (3 min) and pass the checks, with room for a
-// slow image pull. Azure's automatic repairs wait at least 10 minutes
-// before they act, so its bound is longer.
-var chaosTimeouts = map[string]time.Duration{
-	"aws":   10 * time.Minute,
-	"gcp":   10 * time.Minute,
-	"azure": 25 * time.Minute,
-}
-
 // exitInterrupted is the shell's code for a process ended by Ctrl-C.
 const exitInterrupted = 130
 
 type chaosOpts struct {
-	stack     string
-	count     int
-	mode      string
-	instances []string
-	dryRun    bool
-	yes       bool
-	timeout   time.Duration
-	json      bool
+	stack      string
+	count      int
+	mode       string
+	instances  []string
+	dryRun     bool
+	yes        bool
+	minHealthy int
+	timeout    time.Duration
+	json       bool
 
 	root     string
 	open     openFleetFunc
@@ -54,7 +45,7 @@ type chaosOpts struct {
 func newChaosCmd(s streams) *cobra.Command {
 	o := &chaosOpts{open: openStackFleet}
 	cmd := &cobra.Command{
-		Use:   "chaos --stack S [--count 1] [--mode abrupt|graceful] [--instance ID] [--dry-run] [--yes] [--timeout D] [--json]",
+		Use:   "chaos --stack S [--count 1] [--min-healthy 2] [--mode abrupt|graceful] [--instance ID] [--dry-run] [--yes] [--timeout D] [--json]",
 		Short: "Kill instances of a deployed stack and measure how it heals, with a probe running",
 		Long: `chaos checks that the fleet is at its desired capacity and all healthy, picks
 instances at random (or --instance), asks, starts a probe on the stack's url,
@@ -63,17 +54,23 @@ reports the timeline (killed, seen unhealthy by the load balancer,
 replacement launched, replacement healthy), time to detect and to recover,
 what clients saw, and what the stack's own settings predict.
 
---mode abrupt   the instance fails without warning (AWS terminate, GCP delete
-                the VM, Azure stop the service in the VM): the platform must
-                notice by itself
+--mode abrupt   the instance crashes without warning, and the platform must
+                notice by itself: AWS terminates it skipping the OS shutdown,
+                GCP hard-resets the VM (it reboots under its name, or
+                autohealing recreates it), Azure kills the container in the
+                VM with systemd kept from restarting it
 --mode graceful the group removes the instance itself, draining it first
                 (AWS terminate in the group, GCP recreate in the group, Azure
                 add a VM, wait until it is healthy, delete the victim)
 
-It never kills more than would leave fewer than the group's minimum healthy,
-and refuses on a fleet that is not whole. Ctrl-C stops killing and watching,
-prints the report so far, and exits 130. Exit 1 when the fleet did not
-recover within --timeout. See docs/chaos.md.`,
+Random victims are taken from the zones with the most instances in service.
+It refuses a kill that would leave fewer than --min-healthy instances in
+service or fewer than two zones serving, a fleet that is not whole, and a
+platform that would not heal (Azure: repairs suspended). The group's minimum
+size is no limit: it is what the platform restores. --timeout defaults to
+what the stack's own settings predict, with a margin. Ctrl-C stops killing
+and watching, prints the report so far, and exits 130. Exit 1 when the fleet
+did not recover within the timeout. See docs/chaos.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := project.Root(workDir())
@@ -97,7 +94,8 @@ recover within --timeout. See docs/chaos.md.`,
 	f.StringSliceVar(&o.instances, "instance", nil, "kill this instance (repeat for more) instead of random ones")
 	f.BoolVar(&o.dryRun, "dry-run", false, "run the checks and show what would be killed, killing nothing")
 	f.BoolVar(&o.yes, "yes", false, "do not ask before killing")
-	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the fleet to heal (default: AWS and GCP 10m, Azure 25m)")
+	f.IntVar(&o.minHealthy, "min-healthy", chaos.DefaultMinHealthy, "refuse a kill that would leave fewer instances than this in service")
+	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the fleet to heal (default: what the stack's settings predict, with a margin)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/chaos.md)")
 	return cmd
 }
@@ -114,6 +112,8 @@ func (o *chaosOpts) Validate() error {
 		return usagef("--count %d with %d --instance: give one or the other", o.count, len(o.instances))
 	case o.timeout < 0:
 		return usagef("--timeout %v: must be positive", o.timeout)
+	case o.minHealthy < 1:
+		return usagef("--min-healthy %d: keep at least one instance in service", o.minHealthy)
 	}
 	if _, err := fleet.ParseKillMode(o.mode); err != nil {
 		return usagef("--%v", err)
@@ -150,17 +150,11 @@ func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
 		return fmt.Errorf("stack %s url output %v", o.stack, err)
 	}
 	mode, _ := fleet.ParseKillMode(o.mode)
-	timeout := o.timeout
-	if timeout == 0 {
-		timeout = chaosTimeouts[sf.Fleet.Cloud()]
-		if timeout == 0 {
-			timeout = 10 * time.Minute
-		}
-	}
+	restoreStaleHolds(ctx, s, sf.Fleet)
 	live := newFleetView(s.err)
 	exp, err := chaos.Prepare(ctx, chaos.Options{
-		Stack: o.stack, Fleet: sf.Fleet, URL: sf.URL,
-		Count: o.count, Instances: o.instances, Mode: mode, Timeout: timeout,
+		Stack: o.stack, Fleet: sf.Fleet, URL: sf.URL, MinHealthy: o.minHealthy,
+		Count: o.count, Instances: o.instances, Mode: mode, Timeout: o.timeout,
 		Poll: o.poll, Baseline: o.baselineOrDefault(), Probe: o.probe,
 		OnEvent: live.event, OnStatus: live.status,
 	})
@@ -186,7 +180,7 @@ func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
 	if err := confirm(s, fmt.Sprintf("Kill %d instance(s) of stack %s (%s)?", len(exp.Plan.Victims), o.stack, how), "chaos", o.stack, o.yes); err != nil {
 		return err
 	}
-	live.start(sf.URL, timeout)
+	live.start(sf.URL, exp.Plan)
 	rep, err := exp.Run(ctx)
 	live.close()
 	if err != nil && rep.Verdict == "" {
@@ -232,6 +226,8 @@ type fleetView struct {
 	tty   bool
 	lines int    // lines of the table drawn last (terminal)
 	last  string // the table printed last (not a terminal)
+	// timeout is the watch's bound from the kill, shown as time left.
+	timeout time.Duration
 }
 
 func newFleetView(w io.Writer) *fleetView {
@@ -274,7 +270,8 @@ func (v *fleetView) status(st chaos.Status) {
 	table := b.String()
 	if v.tty {
 		v.clear()
-		head := fmt.Sprintf("+%v since the kill (Ctrl-C: stop and report)\n", st.Elapsed.Round(time.Second))
+		head := fmt.Sprintf("+%v since the kill, %v left of %v (Ctrl-C: stop and report)\n",
+			st.Elapsed.Round(time.Second), max(v.timeout-st.Elapsed, 0).Round(time.Second), v.timeout)
 		fmt.Fprint(v.w, head+table)
 		v.lines = strings.Count(head+table, "\n")
 		return
@@ -302,8 +299,28 @@ func (v *fleetView) clear() {
 	}
 }
 
-func (v *fleetView) start(url string, timeout time.Duration) {
-	fmt.Fprintf(v.w, "probing %s; watching the fleet for up to %v\n", url, timeout)
+func (v *fleetView) start(url string, pl chaos.Plan) {
+	v.timeout = pl.Timeout
+	fmt.Fprintf(v.w, "probing %s; watching the fleet for up to %v from the kill (%s; predicted whole within %v)\n",
+		url, pl.Timeout, pl.TimeoutFrom, pl.Predicted.Recover)
+}
+
+// restoreStaleHolds puts back what a crashed experiment left held on the
+// platform (Azure's autoscale minimum) and says so. A failure to look is
+// a warning, not a reason to stop: the command still does what it was
+// asked, and the next one looks again.
+func restoreStaleHolds(ctx context.Context, s streams, f fleet.Fleet) {
+	h, ok := f.(fleet.HoldRestorer)
+	if !ok {
+		return
+	}
+	lines, err := h.RestoreStaleHolds(ctx)
+	for _, l := range lines {
+		fmt.Fprintf(s.err, "stayup: %s\n", l)
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "stayup: warning: could not check for a setting a crashed experiment left held: %v\n", err)
+	}
 }
 
 func (v *fleetView) close() { v.clear() }

@@ -15,7 +15,8 @@ import (
 	"stayup/internal/probe"
 )
 
-// healingFleet loses i-2 and gets i-4 in its place.
+// healingFleet loses i-2 and gets i-4 in its place, at the capacity the
+// example stacks ship (min = desired = 3, one instance per zone).
 func healingFleet() *scriptedFleet {
 	whole := wholeFleet()
 	lost := wholeFleet()
@@ -24,13 +25,13 @@ func healingFleet() *scriptedFleet {
 	launched[2].Launched = time.Time{}
 	healed := []fleet.Instance{whole[0], whole[2], member("i-4", "us-east-1b", fleet.Healthy)}
 	healed[2].Launched = time.Time{}
-	return &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9}, lists: [][]fleet.Instance{whole, lost, launched, healed}}
+	return &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{whole, lost, launched, healed}}
 }
 
 func chaosFor(t *testing.T, f fleet.Fleet) *chaosOpts {
 	url, _ := probeServer(t)
 	return &chaosOpts{
-		stack: "aws", count: 0, instances: []string{"i-2"}, mode: "abrupt", timeout: 3 * time.Second,
+		stack: "aws", count: 0, instances: []string{"i-2"}, mode: "abrupt", timeout: 3 * time.Second, minHealthy: 2,
 		open: opener(f, url), poll: 10 * time.Millisecond, baseline: 20 * time.Millisecond,
 		signals: make(chan os.Signal, 1),
 		probe:   []probe.Option{probe.Interval(10 * time.Millisecond)},
@@ -50,16 +51,18 @@ func TestChaosDryRunKillsNothing(t *testing.T) {
 	t.Parallel()
 	f := healingFleet()
 	o := chaosFor(t, f)
-	o.dryRun = true
+	o.dryRun, o.instances, o.count, o.timeout = true, nil, 1, 0
 	out, _, err := runChaos(o, "")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("a dry run on a fleet at min = desired = 3: %v", err)
 	}
 	if len(f.kills()) > 0 {
 		t.Errorf("dry run killed %v", f.kills())
 	}
-	if !strings.Contains(out, "would kill i-2") || !strings.Contains(out, "verdict: dry run") {
-		t.Errorf("dry run output:\n%s", out)
+	for _, want := range []string{"would kill i-", "verdict: dry run", "would watch for up to", "(the stack's settings), keeping at least 2 in service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -153,8 +156,9 @@ func TestChaosNotRecoveredExitsNonZero(t *testing.T) {
 // Ctrl-C: no more kills, the report so far, exit 130.
 func TestChaosInterruptPrintsReportSoFar(t *testing.T) {
 	t.Parallel()
-	f := healingFleet()
-	f.capacity.Min = 1
+	// Scaled out to two per zone, so that two victims pass the guards.
+	six := append(wholeFleet(), member("i-4", "us-east-1a", fleet.Healthy), member("i-5", "us-east-1b", fleet.Healthy), member("i-6", "us-east-1c", fleet.Healthy))
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 6, Min: 3, Max: 9}, lists: [][]fleet.Instance{six}}
 	o := chaosFor(t, f)
 	o.instances = []string{"i-1", "i-2"}
 	o.yes = true
@@ -188,6 +192,7 @@ func TestChaosFlags(t *testing.T) {
 		{[]string{"chaos", "--stack", "aws", "--count", "0"}, "--count 0"},
 		{[]string{"chaos", "--stack", "aws", "--count", "2", "--instance", "i-1"}, "one or the other"},
 		{[]string{"chaos", "--stack", "aws", "--timeout", "-1s"}, "--timeout"},
+		{[]string{"chaos", "--stack", "aws", "--min-healthy", "0"}, "--min-healthy 0"},
 	} {
 		code, _, errOut := runCLI(tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

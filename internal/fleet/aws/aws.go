@@ -318,10 +318,13 @@ func revision(lt *asgtypes.LaunchTemplateSpecification) string {
 	return sdkaws.ToString(lt.LaunchTemplateId) + ":" + sdkaws.ToString(lt.Version)
 }
 
-// Kill terminates the instance. Abrupt: EC2 TerminateInstances, behind
-// the group's back; the group finds the instance gone on its next health
-// check and launches a replacement, while the target group sees the dead
-// instance fail its checks. Graceful: the group's own
+// Kill terminates the instance. Abrupt: EC2 TerminateInstances with
+// SkipOsShutdown, behind the group's back: a crash, not a shutdown. Without
+// it EC2 first shuts the OS down cleanly (systemd stops the unit, docker
+// sends SIGTERM, the app drains), which is a graceful kill by another name
+// ("Methods for terminating an instance", EC2 user guide). The group finds
+// the instance gone on its next health check and launches a replacement,
+// while the target group sees the dead instance fail its checks. Graceful: the group's own
 // TerminateInstanceInAutoScalingGroup without decrementing the desired
 // capacity, so the group deregisters it from the target group (which
 // drains it) before terminating it, and launches a replacement.
@@ -329,7 +332,7 @@ func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error 
 	switch mode {
 	case fleet.Abrupt:
 		err := f.call(ctx, "ec2:TerminateInstances", func() error {
-			_, err := f.c.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+			_, err := f.c.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}, SkipOsShutdown: sdkaws.Bool(true)})
 			return err
 		})
 		if err != nil {

@@ -39,6 +39,10 @@ type fakeAWS struct {
 	errs map[string][]error
 
 	terminated []string
+	// crashed: each TerminateInstances call's SkipOsShutdown. Without it
+	// EC2 shuts the OS down cleanly first ("Methods for terminating an
+	// instance", EC2 user guide): the app drains, which is no crash.
+	crashed []bool
 	asgKilled  []*autoscaling.TerminateInstanceInAutoScalingGroupInput
 }
 
@@ -113,6 +117,7 @@ func (f *fakeAWS) TerminateInstances(_ context.Context, in *ec2.TerminateInstanc
 		return nil, err
 	}
 	f.terminated = append(f.terminated, in.InstanceIds...)
+	f.crashed = append(f.crashed, sdkaws.ToBool(in.SkipOsShutdown))
 	return &ec2.TerminateInstancesOutput{}, nil
 }
 
@@ -286,6 +291,9 @@ func TestKillModes(t *testing.T) {
 	}
 	if got, want := strings.Join(f.terminated, ","), "i-1"; got != want {
 		t.Errorf("abrupt terminated %q, want %q", got, want)
+	}
+	if len(f.crashed) != 1 || !f.crashed[0] {
+		t.Errorf("abrupt terminate SkipOsShutdown %v, want true: without it the OS shuts down cleanly and the app drains", f.crashed)
 	}
 	if err := fl.Kill(context.Background(), "i-2", fleet.Graceful); err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ type GroupAPI interface {
 // InstancesAPI is what the fleet needs of Compute instances.
 type InstancesAPI interface {
 	Get(context.Context, *computepb.GetInstanceRequest) (*computepb.Instance, error)
-	Delete(context.Context, *computepb.DeleteInstanceRequest) error
+	Reset(context.Context, *computepb.ResetInstanceRequest) error
 }
 
 // BackendAPI is what the fleet needs of global backend services.
@@ -355,10 +355,17 @@ func state(m *computepb.ManagedInstance) fleet.State {
 	return fleet.Pending // no status yet: being created
 }
 
-// Kill takes an instance away. Abrupt: Compute deletes the VM behind the
-// group's back; the group sees a member missing and recreates it (same
-// name, new VM), while the backend service's check fails on the dead one.
-// Graceful: the group's own recreateInstances, which drains it through the
+// Kill takes an instance away. Abrupt: a hard reset of the VM (Compute's
+// instances.reset: "the VM does not perform a clean shutdown of the guest
+// OS. Throughout this process, the VM remains in the RUNNING state"; the
+// Compute Engine guide, Reset a VM instance). Deleting the VM would not do:
+// instances.delete sends the guest an ACPI soft-off, so systemd stops the
+// container and the app drains. After a reset the app is gone at once, the
+// backend service's check fails it, and the VM boots again under its name
+// and creation time; if the boot outlasts autohealing's check, the group
+// recreates it instead (same name, new creation time). chaos counts either
+// as healed and says which. SSH is closed by design, so there is no
+// in-guest way to kill only the container. Graceful: the group's own recreateInstances, which drains it through the
 // backend service's connection draining before deleting and recreating it.
 func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error {
 	managed, err := f.listManaged(ctx)
@@ -376,11 +383,11 @@ func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error 
 	}
 	switch mode {
 	case fleet.Abrupt:
-		err = f.call(ctx, "compute.instances.delete", func() error {
-			return f.c.Instances.Delete(ctx, &computepb.DeleteInstanceRequest{Project: f.out.Project, Zone: zoneOf(url), Instance: id})
+		err = f.call(ctx, "compute.instances.reset", func() error {
+			return f.c.Instances.Reset(ctx, &computepb.ResetInstanceRequest{Project: f.out.Project, Zone: zoneOf(url), Instance: id})
 		})
 		if err != nil {
-			return fmt.Errorf("delete instance %s: %w", id, err)
+			return fmt.Errorf("reset instance %s: %w", id, err)
 		}
 		return nil
 	case fleet.Graceful:
@@ -532,8 +539,8 @@ func (a instanceClient) Get(ctx context.Context, r *computepb.GetInstanceRequest
 	return a.c.Get(ctx, r)
 }
 
-func (a instanceClient) Delete(ctx context.Context, r *computepb.DeleteInstanceRequest) error {
-	_, err := a.c.Delete(ctx, r)
+func (a instanceClient) Reset(ctx context.Context, r *computepb.ResetInstanceRequest) error {
+	_, err := a.c.Reset(ctx, r)
 	return err
 }
 

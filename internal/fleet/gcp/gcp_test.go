@@ -36,7 +36,9 @@ type fakeGCP struct {
 
 	errs map[string][]error // scripted failures per operation, one per call
 
-	deleted    []string // zone/name
+	reset      []string // zone/name
+	onReset    func(name string)
+	onList     func() // called at each listing: a simulation's clock
 	recreated  []string // instance URLs
 	recreateIn string   // group recreate was called on
 }
@@ -82,6 +84,9 @@ func (f groups) ListManagedInstancesPage(_ context.Context, r *computepb.ListMan
 	}
 	tok := r.GetPageToken()
 	f.tokens = append(f.tokens, tok)
+	if f.onList != nil && tok == "" {
+		f.onList()
+	}
 	i := 0
 	if tok != "" {
 		i = int(tok[1] - '0')
@@ -111,11 +116,18 @@ func (f instances) Get(_ context.Context, r *computepb.GetInstanceRequest) (*com
 	return vm, nil
 }
 
-func (f instances) Delete(_ context.Context, r *computepb.DeleteInstanceRequest) error {
-	if err := f.record("instances.delete"); err != nil {
+// Reset is Compute's hard reset: the VM keeps its name, its creation
+// time and its RUNNING status ("Throughout this process, the VM remains in
+// the RUNNING state"; Compute Engine guide, Reset a VM instance). onReset
+// lets a simulation play what follows.
+func (f instances) Reset(_ context.Context, r *computepb.ResetInstanceRequest) error {
+	if err := f.record("instances.reset"); err != nil {
 		return err
 	}
-	f.deleted = append(f.deleted, r.GetZone()+"/"+r.GetInstance())
+	f.reset = append(f.reset, r.GetZone()+"/"+r.GetInstance())
+	if f.onReset != nil {
+		f.onReset(r.GetInstance())
+	}
 	return nil
 }
 
@@ -290,12 +302,12 @@ func TestThrottlingRetriedWithBackoff(t *testing.T) {
 
 func TestMissingPermissionsReported(t *testing.T) {
 	t.Parallel()
-	denied := &googleapi.Error{Code: http.StatusForbidden, Message: "Required 'compute.instances.delete' permission", Errors: []googleapi.ErrorItem{{Reason: "forbidden"}}}
+	denied := &googleapi.Error{Code: http.StatusForbidden, Message: "Required 'compute.instances.reset' permission", Errors: []googleapi.ErrorItem{{Reason: "forbidden"}}}
 	for _, tc := range []struct {
 		name, op, permission string
 		run                  func(*Fleet) error
 	}{
-		{"delete", "instances.delete", "compute.instances.delete",
+		{"reset", "instances.reset", "compute.instances.reset",
 			func(fl *Fleet) error { return fl.Kill(context.Background(), "vm-b", fleet.Abrupt) }},
 		{"recreate", "groups.recreateInstances", "compute.instanceGroupManagers.update",
 			func(fl *Fleet) error { return fl.Kill(context.Background(), "vm-b", fleet.Graceful) }},
@@ -327,8 +339,8 @@ func TestKillModes(t *testing.T) {
 	if err := fl.Kill(context.Background(), "vm-b", fleet.Abrupt); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(f.deleted, ","), "europe-west1-b/vm-b"; got != want {
-		t.Errorf("abrupt deleted %q, want %q", got, want)
+	if got, want := strings.Join(f.reset, ","), "europe-west1-b/vm-b"; got != want {
+		t.Errorf("abrupt reset %q, want %q (a hard reset: deleting the VM shuts its OS down cleanly)", got, want)
 	}
 	if err := fl.Kill(context.Background(), "vm-c", fleet.Graceful); err != nil {
 		t.Fatal(err)
@@ -336,8 +348,8 @@ func TestKillModes(t *testing.T) {
 	if got, want := strings.Join(f.recreated, ","), url("europe-west1-c", "vm-c"); got != want || f.recreateIn != "mig" {
 		t.Errorf("graceful recreated %q in %q, want %q in mig", got, f.recreateIn, want)
 	}
-	if got := f.count("instances.delete"); got != 1 {
-		t.Errorf("graceful deleted through Compute: the group must recreate it itself")
+	if got := f.count("instances.reset"); got != 1 {
+		t.Errorf("graceful reset through Compute: the group must recreate it itself")
 	}
 	if err := fl.Kill(context.Background(), "vm-z", fleet.Abrupt); !errors.Is(err, fleet.ErrNotFound) {
 		t.Errorf("kill of a non-member: %v, want ErrNotFound", err)
@@ -347,9 +359,9 @@ func TestKillModes(t *testing.T) {
 func TestKillVanishedInstance(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	f.errs["instances.delete"] = []error{&googleapi.Error{Code: http.StatusNotFound}}
+	f.errs["instances.reset"] = []error{&googleapi.Error{Code: http.StatusNotFound}}
 	if err := newFleet(f).Kill(context.Background(), "vm-d", fleet.Abrupt); !errors.Is(err, fleet.ErrNotFound) {
-		t.Errorf("delete of a vanished instance: %v, want ErrNotFound", err)
+		t.Errorf("reset of a vanished instance: %v, want ErrNotFound", err)
 	}
 }
 
