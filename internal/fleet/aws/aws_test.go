@@ -42,8 +42,8 @@ type fakeAWS struct {
 	// crashed: each TerminateInstances call's SkipOsShutdown. Without it
 	// EC2 shuts the OS down cleanly first ("Methods for terminating an
 	// instance", EC2 user guide): the app drains, which is no crash.
-	crashed []bool
-	asgKilled  []*autoscaling.TerminateInstanceInAutoScalingGroupInput
+	crashed   []bool
+	asgKilled []*autoscaling.TerminateInstanceInAutoScalingGroupInput
 }
 
 func (f *fakeAWS) record(op string) error {

@@ -38,7 +38,7 @@ type fakeGCP struct {
 
 	reset      []string // zone/name
 	onReset    func(name string)
-	onList     func() // called at each listing: a simulation's clock
+	onList     func()   // called at each listing: a simulation's clock
 	recreated  []string // instance URLs
 	recreateIn string   // group recreate was called on
 }
