@@ -528,7 +528,7 @@ func TestPredict(t *testing.T) {
 		if p.Detect != tc.detect || p.Recover != tc.recover {
 			t.Errorf("%s %s: detect %v recover %v, want %v %v", tc.cloud, tc.mode, p.Detect, p.Recover, tc.detect, tc.recover)
 		}
-		if want := tc.recover + tc.recover/4 + 2*time.Minute; p.Timeout != want {
+		if want := ceil10(tc.recover + tc.recover/4 + 2*time.Minute); p.Timeout != want || want < tc.recover+tc.recover/4+2*time.Minute {
 			t.Errorf("%s %s: timeout %v, want the bound with its margin, %v", tc.cloud, tc.mode, p.Timeout, want)
 		}
 		if len(p.Basis) == 0 {

@@ -49,6 +49,12 @@ func timeoutMargin(recover time.Duration) time.Duration {
 	return recover/4 + 2*time.Minute
 }
 
+// ceil10 rounds up to ten seconds: a deadline a person reads.
+func ceil10(d time.Duration) time.Duration {
+	const step = 10 * time.Second
+	return (d + step - 1) / step * step
+}
+
 func predict(cloud string, mode fleet.KillMode, s fleet.Settings) Prediction {
 	var p Prediction
 	line := func(format string, args ...any) { p.Basis = append(p.Basis, fmt.Sprintf(format, args...)) }
@@ -89,7 +95,7 @@ func predict(cloud string, mode fleet.KillMode, s fleet.Settings) Prediction {
 	line("it rejoins after %d passing checks every %v: %v", s.HealthyThreshold, s.CheckInterval, p.Rejoin)
 	p.Recover = before + s.Grace + p.Rejoin
 	line("so the fleet should be whole within %v of the kill", p.Recover)
-	p.Timeout = p.Recover + timeoutMargin(p.Recover)
+	p.Timeout = ceil10(p.Recover + timeoutMargin(p.Recover))
 	line("chaos watches for up to %v: that bound, a quarter more, and two minutes for a slow image pull", p.Timeout)
 	return p
 }
