@@ -107,10 +107,54 @@ const (
 	actAutoscaleRead  = "Microsoft.Insights/autoscalesettings/read"
 )
 
-// StopScript is what an abrupt kill runs in the guest: the container's
-// unit (infra/azure/cloud-init.yaml.tmpl) stops and stays stopped
-// (Restart=always does not restart a unit stopped on purpose).
-const StopScript = "systemctl stop stayup.service"
+// CrashScript is what an abrupt kill runs in the guest, as root, through
+// Run Command: the container dies as a crashed process does, with no
+// SIGTERM and so no drain, and systemd does not bring it back.
+//
+// The container's unit (infra/azure/cloud-init.yaml.tmpl: stayup.service,
+// Restart=always, RestartSec=5, container named stayup) would restart it
+// within seconds, so a runtime drop-in first sets Restart=no on it.
+// `systemctl mask --runtime` would not do: the unit's file lives in
+// /etc/systemd/system, which takes precedence over the mask's link in
+// /run/systemd/system (systemd issue 10583, documented in systemctl(1)
+// since systemd PR 27976). /run is a tmpfs, so a reboot returns the unit
+// to normal; automatic repairs replace the VM anyway.
+//
+// Then `docker kill --signal KILL` on the container itself: the unit's
+// main process is the docker CLI, and killing it would leave the container
+// serving. The drain watcher (stayup-terminate.service) only acts on a
+// Terminate event, which comes when the repair deletes the VM: its
+// `systemctl stop` then finds the unit already failed and it approves the
+// deletion at once.
+//
+// After twice RestartSec the script checks that the unit stayed down. Its
+// last line is the exit-status marker (stayup-kill exit=N) that Kill
+// reads: Run Command on Linux reports "succeeded" whatever the script's
+// exit status, and returns only the last 4 KB of output.
+const CrashScript = `set -u
+status=0
+mkdir -p /run/systemd/system/stayup.service.d &&
+  printf '[Service]\nRestart=no\n' >/run/systemd/system/stayup.service.d/90-stayup-chaos.conf &&
+  systemctl daemon-reload || status=$?
+if [ "$status" -eq 0 ]; then
+  docker kill --signal KILL stayup >/dev/null || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+  sleep 10
+  state=$(systemctl show --property=ActiveState --value stayup.service)
+  case "$state" in
+  failed | inactive) ;;
+  *)
+    echo "stayup.service is ${state} after the kill: systemd brought it back" >&2
+    status=3
+    ;;
+  esac
+fi
+echo "` + killMarker + `${status}"
+`
+
+// killMarker starts the crash script's last line; the exit status follows.
+const killMarker = "stayup-kill exit="
 
 // Fleet is a scale set and its gateway's backend pool.
 type Fleet struct {
@@ -556,10 +600,12 @@ func (f *Fleet) instanceID(id string) (string, bool) {
 // Kill takes a VM away. Deleting a scale set VM lowers the capacity
 // instead of replacing it, so:
 //
-// Abrupt is an in-guest failure: Run Command stops the container's unit
-// (Kill returns once it has stopped). The gateway's probe takes the VM
-// out, the Application Health extension reports it unhealthy, and
-// automatic repairs replace it after their grace period. No VM is deleted.
+// Abrupt is an in-guest crash: Run Command SIGKILLs the container and
+// keeps systemd from restarting it (CrashScript; Kill returns once the
+// script has checked the unit stayed down, and fails when its exit marker
+// is missing or not 0). The gateway's probe takes the VM out, the
+// Application Health extension reports it unhealthy, and automatic repairs
+// replace it after their grace period. No VM is deleted.
 //
 // Graceful raises the capacity by one, waits until the new VM is running
 // and healthy in the gateway's pool, then deletes the victim, which
@@ -573,21 +619,21 @@ func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error 
 	}
 	switch mode {
 	case fleet.Abrupt:
-		return f.stopInGuest(ctx, id, iid)
+		return f.crashInGuest(ctx, id, iid)
 	case fleet.Graceful:
 		return f.surgeThenDelete(ctx, id, iid)
 	}
 	return fmt.Errorf("kill %s: unknown mode %q", id, mode)
 }
 
-func (f *Fleet) stopInGuest(ctx context.Context, id, iid string) error {
+func (f *Fleet) crashInGuest(ctx context.Context, id, iid string) error {
 	ctx, cancel := f.bounded(ctx)
 	defer cancel()
 	var res armcompute.RunCommandResult
 	err := f.call(ctx, actVMRunCommand, func() error {
 		poller, err := f.c.VMs.BeginRunCommand(ctx, f.out.ResourceGroup, f.out.ScaleSetName, iid, armcompute.RunCommandInput{
 			CommandID: ptr("RunShellScript"),
-			Script:    []*string{ptr(StopScript)},
+			Script:    []*string{ptr(CrashScript)},
 		}, nil)
 		if err != nil {
 			return err
@@ -597,14 +643,67 @@ func (f *Fleet) stopInGuest(ctx context.Context, id, iid string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("stop the service on VM %s (run command): %w", id, err)
+		return fmt.Errorf("kill the container on VM %s (run command): %w", id, err)
 	}
-	for _, s := range res.Value {
-		if s != nil && strings.Contains(deref(s.Code), "StdErr") && strings.TrimSpace(deref(s.Message)) != "" {
-			return fmt.Errorf("stop the service on VM %s: %s", id, strings.TrimSpace(deref(s.Message)))
-		}
+	stdout, stderr := runOutput(res)
+	code, ok := exitStatus(stdout)
+	switch {
+	case !ok:
+		return fmt.Errorf("kill the container on VM %s: the script's exit marker is missing from its output, so the kill may not have happened (stdout %q, stderr %q)",
+			id, tail(stdout), tail(stderr))
+	case code != 0:
+		return fmt.Errorf("kill the container on VM %s: the script exited %d: %s", id, code, tail(stderr))
 	}
 	return nil
+}
+
+// runOutput reads a Run Command result. On Linux it is one status,
+// ProvisioningState/succeeded even when the script failed, whose message
+// holds both streams: "Enable succeeded: \n[stdout]\n...\n[stderr]\n..."
+// (azure-cli issues 14425 and 32286). Windows answers with one status per
+// stream (ComponentStatus/StdOut, ComponentStatus/StdErr); both are read.
+func runOutput(res armcompute.RunCommandResult) (stdout, stderr string) {
+	for _, s := range res.Value {
+		if s == nil {
+			continue
+		}
+		code, msg := deref(s.Code), deref(s.Message)
+		switch {
+		case strings.Contains(code, "/StdOut/"):
+			stdout += msg
+		case strings.Contains(code, "/StdErr/"):
+			stderr += msg
+		case strings.Contains(msg, "[stdout]") || strings.Contains(msg, "[stderr]"):
+			out, errs, _ := strings.Cut(msg, "[stderr]")
+			if _, after, found := strings.Cut(out, "[stdout]"); found {
+				out = after
+			}
+			stdout, stderr = stdout+out, stderr+errs
+		}
+	}
+	return stdout, stderr
+}
+
+// exitStatus reads the marker on the last line of the script's output.
+func exitStatus(stdout string) (int, bool) {
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	n, err := strconv.Atoi(strings.TrimPrefix(last, killMarker))
+	if !strings.HasPrefix(last, killMarker) || err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// tail is the end of a stream, enough to say why without flooding the
+// error.
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	const keep = 400
+	if len(s) > keep {
+		return "..." + s[len(s)-keep:]
+	}
+	return s
 }
 
 // bounded is ctx with the fleet's own limit on a wait, which the caller's

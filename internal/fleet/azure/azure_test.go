@@ -99,6 +99,10 @@ type fakeAzure struct {
 	// onUpdate, if set, plays what ARM does when the capacity changes.
 	onUpdate func(capacity int64)
 
+	// guest, if set, plays the guest running a Run Command script and
+	// returns its stdout and stderr; by default the script succeeds.
+	guest func(script string) (stdout, stderr string)
+
 	ran     []armcompute.RunCommandInput
 	ranOn   []string
 	deleted []string
@@ -174,14 +178,24 @@ func (f vmsAPI) BeginRunCommand(_ context.Context, _, _, id string, in armcomput
 	}
 	f.ran = append(f.ran, in)
 	f.ranOn = append(f.ranOn, id)
-	res := armcompute.VirtualMachineScaleSetVMsClientRunCommandResponse{}
-	res.Value = []*armcompute.InstanceViewStatus{
-		{Code: ptr("ProvisioningState/succeeded")},
-		{Code: ptr("ComponentStatus/StdOut/succeeded"), Message: ptr("")},
-		{Code: ptr("ComponentStatus/StdErr/succeeded"), Message: ptr("")},
+	stdout, stderr := killMarker+"0\n", ""
+	if f.guest != nil {
+		stdout, stderr = f.guest(deref(in.Script[0]))
 	}
+	// On Linux, Run Command answers with one status that says succeeded
+	// whatever the script's exit status, its message holding both streams
+	// (azure-cli issues 14425 and 32286: "Enable succeeded: \n[stdout]\n...
+	// \n[stderr]\n..."), each cut to its last 4,096 bytes ("Run scripts in
+	// your Linux VM by using action Run Commands", Restrictions).
+	res := armcompute.VirtualMachineScaleSetVMsClientRunCommandResponse{}
+	res.Value = []*armcompute.InstanceViewStatus{{
+		Code: ptr("ProvisioningState/succeeded"), Level: ptr(armcompute.StatusLevelTypesInfo), DisplayStatus: ptr("Provisioning succeeded"),
+		Message: ptr("Enable succeeded: \n[stdout]\n" + last4K(stdout) + "\n[stderr]\n" + last4K(stderr)),
+	}}
 	return poller(3, res), nil
 }
+
+func last4K(s string) string { return s[max(0, len(s)-4096):] }
 
 func (f vmsAPI) BeginDelete(_ context.Context, _, _, id string, _ *armcompute.VirtualMachineScaleSetVMsClientBeginDeleteOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetVMsClientDeleteResponse], error) {
 	if err := f.record("vms.delete " + id); err != nil {
@@ -557,7 +571,7 @@ func TestMissingPermissionsReported(t *testing.T) {
 	}
 }
 
-func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
+func TestKillAbruptCrashesTheContainerAndDeletesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	fl := newFleet(f)
@@ -570,8 +584,32 @@ func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
 		t.Errorf("run command on %q, want %q", got, want)
 	}
 	for _, in := range f.ran {
-		if deref(in.CommandID) != "RunShellScript" || len(in.Script) != 1 || deref(in.Script[0]) != "systemctl stop stayup.service" {
-			t.Errorf("run command %s %v, want RunShellScript [systemctl stop stayup.service]", deref(in.CommandID), in.Script)
+		if deref(in.CommandID) != "RunShellScript" || len(in.Script) != 1 {
+			t.Fatalf("run command %s %v, want RunShellScript with one script", deref(in.CommandID), in.Script)
+		}
+		script := deref(in.Script[0])
+		// The unit (infra/azure/cloud-init.yaml.tmpl) has Restart=always:
+		// a runtime drop-in stops that, then the container itself gets
+		// SIGKILL (not the docker CLI, not a docker stop that drains).
+		for _, want := range []string{
+			"/run/systemd/system/stayup.service.d/", "Restart=no", "systemctl daemon-reload",
+			"docker kill --signal KILL stayup",
+			`echo "stayup-kill exit=${status}"`,
+		} {
+			if !strings.Contains(script, want) {
+				t.Errorf("crash script lacks %q:\n%s", want, script)
+			}
+		}
+		for _, bad := range []string{"systemctl stop", "docker stop", "/etc/systemd/system"} {
+			if strings.Contains(script, bad) {
+				t.Errorf("crash script has %q, which drains or changes the unit for good:\n%s", bad, script)
+			}
+		}
+		if i, j := strings.Index(script, "Restart=no"), strings.Index(script, "docker kill"); i > j {
+			t.Errorf("the container is killed before systemd is kept from restarting it")
+		}
+		if lines := strings.Split(strings.TrimSpace(script), "\n"); !strings.Contains(lines[len(lines)-1], killMarker) {
+			t.Errorf("the marker is not the script's last line: %q", lines[len(lines)-1])
 		}
 	}
 	if len(f.deleted) != 0 || len(f.updates) != 0 {
@@ -582,6 +620,47 @@ func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
 	}
 	if err := fl.Kill(ctxT(t), "stayup-fleet_3", fleet.Abrupt); !errors.Is(err, fleet.ErrNotFound) {
 		t.Errorf("kill of a vanished VM: %v, want ErrNotFound", err)
+	}
+}
+
+func TestKillAbruptFailsLoudlyWhenTheScriptFails(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 5000) + "\n"
+	for _, tc := range []struct {
+		name           string
+		stdout, stderr string
+		want           []string // in the error; nil: the kill succeeded
+	}{
+		{"exit 0", "stayup-kill exit=0\n", "", nil},
+		{"exit 0 after 5 KB of output", long + "stayup-kill exit=0\n", "", nil},
+		{"exit 1", "stayup-kill exit=1\n", "Error response from daemon: cannot kill container: stayup: container is not running\n",
+			[]string{"stayup-fleet_0", "exited 1", "container is not running"}},
+		{"came back", "stayup-kill exit=3\n", "stayup.service is activating after the kill: systemd brought it back\n",
+			[]string{"exited 3", "systemd brought it back"}},
+		{"no marker: cut short", "", "bash: line 3: systemctl: command not found\n",
+			[]string{"stayup-fleet_0", "marker is missing", "command not found"}},
+		{"marker not last", "stayup-kill exit=0\nsomething after\n", "", []string{"marker is missing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake()
+			f.guest = func(string) (string, string) { return tc.stdout, tc.stderr }
+			err := newFleet(f).Kill(ctxT(t), "stayup-fleet_0", fleet.Abrupt)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("kill: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("kill reported success though the script did not kill the container")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }
 
