@@ -44,6 +44,7 @@ type VMsAPI interface {
 type ScaleSetsAPI interface {
 	Get(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetsClientGetOptions) (armcompute.VirtualMachineScaleSetsClientGetResponse, error)
 	BeginUpdate(ctx context.Context, resourceGroupName, vmScaleSetName string, parameters armcompute.VirtualMachineScaleSetUpdate, options *armcompute.VirtualMachineScaleSetsClientBeginUpdateOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetsClientUpdateResponse], error)
+	GetInstanceView(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetsClientGetInstanceViewOptions) (armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse, error)
 }
 
 // RollingUpgradesAPI reads the scale set's latest rolling upgrade.
@@ -100,6 +101,7 @@ const (
 	actVMRunCommand   = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action"
 	actScaleSetRead   = "Microsoft.Compute/virtualMachineScaleSets/read"
 	actScaleSetWrite  = "Microsoft.Compute/virtualMachineScaleSets/write"
+	actScaleSetView   = "Microsoft.Compute/virtualMachineScaleSets/instanceView/read"
 	actUpgradesRead   = "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read"
 	actInterfacesRead = "Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read"
 	actGatewayRead    = "Microsoft.Network/applicationGateways/read"
@@ -585,6 +587,55 @@ func (f *Fleet) Capacity(ctx context.Context) (fleet.Capacity, error) {
 		c.Max = v
 	}
 	return c, nil
+}
+
+// CheckKill refuses a kill the platform would not heal. An abrupt kill
+// leaves a running VM whose health extension reports Unhealthy; only
+// automatic repairs replace it, so they must be enabled in the model and
+// running: the platform suspends them by itself after repairs that keep
+// failing, and an operator may have. A graceful kill replaces the VM
+// itself and needs no repairs.
+func (f *Fleet) CheckKill(ctx context.Context, mode fleet.KillMode) error {
+	if mode != fleet.Abrupt {
+		return nil
+	}
+	ss, err := f.scaleSet(ctx)
+	if err != nil {
+		return err
+	}
+	if p := ss.Properties; p == nil || p.AutomaticRepairsPolicy == nil || !deref(p.AutomaticRepairsPolicy.Enabled) {
+		return fmt.Errorf("%w: automatic repairs are disabled in the model of scale set %s, so nothing would replace a VM killed abruptly; "+
+			"deploy the stack again with stayup up (it enables them), or use --mode graceful", fleet.ErrRefused, f.out.ScaleSetName)
+	}
+	var view armcompute.VirtualMachineScaleSetInstanceView
+	err = f.call(ctx, actScaleSetView, func() error {
+		res, err := f.c.ScaleSets.GetInstanceView(ctx, f.out.ResourceGroup, f.out.ScaleSetName, nil)
+		view = res.VirtualMachineScaleSetInstanceView
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the instance view of scale set %s (are its automatic repairs running?): %w", f.out.ScaleSetName, err)
+	}
+	state := ""
+	for _, o := range view.OrchestrationServices {
+		if o != nil && deref(o.ServiceName) == armcompute.OrchestrationServiceNamesAutomaticRepairs {
+			state = string(deref(o.ServiceState))
+		}
+	}
+	resume := fmt.Sprintf("az vmss set-orchestration-service-state --resource-group %s --name %s --service-name AutomaticRepairs --action Resume",
+		f.out.ResourceGroup, f.out.ScaleSetName)
+	switch armcompute.OrchestrationServiceState(state) {
+	case armcompute.OrchestrationServiceStateRunning:
+		return nil
+	case armcompute.OrchestrationServiceStateSuspended:
+		return fmt.Errorf("%w: the automatic repairs of scale set %s are Suspended (the platform suspends them when replacements keep failing, "+
+			"or someone did), so nothing would replace a VM killed abruptly; find out why, then resume them: %s", fleet.ErrRefused, f.out.ScaleSetName, resume)
+	case "":
+		return fmt.Errorf("%w: the instance view of scale set %s lists no AutomaticRepairs service, so nothing would replace a VM killed abruptly",
+			fleet.ErrRefused, f.out.ScaleSetName)
+	}
+	return fmt.Errorf("%w: the automatic repairs of scale set %s are %s, so nothing would replace a VM killed abruptly; "+
+		"once the policy is enabled in the model: %s", fleet.ErrRefused, f.out.ScaleSetName, state, resume)
 }
 
 // instanceID reads a VM's instance id from its name (scaleSet_N) or takes

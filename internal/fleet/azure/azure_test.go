@@ -95,6 +95,7 @@ type fakeAzure struct {
 	upgrade  *armcompute.RollingUpgradeStatusInfo // nil: never ran (404)
 	gateway  armnetwork.ApplicationGateway
 	scalers  [][]*armmonitor.AutoscaleSettingResource // pages
+	repairs  armcompute.OrchestrationServiceState     // "": not listed
 
 	// onUpdate, if set, plays what ARM does when the capacity changes.
 	onUpdate func(capacity int64)
@@ -240,6 +241,27 @@ func (f scaleSetsAPI) BeginUpdate(_ context.Context, _, _ string, u armcompute.V
 		hook(n)
 	}
 	return poller(1, armcompute.VirtualMachineScaleSetsClientUpdateResponse{}), nil
+}
+
+// GetInstanceView answers with the automatic repairs' service state, as
+// "Automatic instance repairs for Azure Virtual Machine Scale Sets"
+// (Suspension of repairs) shows it: orchestrationServices[] with
+// serviceName AutomaticRepairs and serviceState Running, Suspended (by
+// the platform after repeated failed repairs, or by a user) or NotRunning
+// (a policy defined but not enabled).
+func (f scaleSetsAPI) GetInstanceView(context.Context, string, string, *armcompute.VirtualMachineScaleSetsClientGetInstanceViewOptions) (armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse, error) {
+	res := armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse{}
+	if err := f.record("scaleSets.getInstanceView"); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.repairs != "" {
+		res.OrchestrationServices = []*armcompute.OrchestrationServiceSummary{{
+			ServiceName: ptr(armcompute.OrchestrationServiceNamesAutomaticRepairs), ServiceState: ptr(f.repairs),
+		}}
+	}
+	return res, nil
 }
 
 type upgradesAPI struct{ *fakeAzure }
@@ -388,9 +410,10 @@ func newFake() *fakeAzure {
 			"2": view("running", "healthy"),
 			"4": view("starting", "initializing"),
 		},
-		ips:    map[string]string{"0": "10.0.1.4", "1": "10.0.1.5", "2": "10.0.1.6", "3": "10.0.1.7", "4": "10.0.1.8"},
-		health: map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": up, "10.0.1.5": down, "10.0.1.6": up, "10.0.1.7": up, "10.0.1.8": unknown},
-		other:  map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": down, "10.0.1.5": up},
+		repairs: armcompute.OrchestrationServiceStateRunning,
+		ips:     map[string]string{"0": "10.0.1.4", "1": "10.0.1.5", "2": "10.0.1.6", "3": "10.0.1.7", "4": "10.0.1.8"},
+		health:  map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": up, "10.0.1.5": down, "10.0.1.6": up, "10.0.1.7": up, "10.0.1.8": unknown},
+		other:   map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": down, "10.0.1.5": up},
 		scaleSet: armcompute.VirtualMachineScaleSet{
 			ID: ptr(ssID), Name: ptr(vmss), SKU: &armcompute.SKU{Name: ptr("Standard_B2s"), Tier: ptr("Standard"), Capacity: ptr[int64](3)},
 			Properties: &armcompute.VirtualMachineScaleSetProperties{
@@ -864,5 +887,59 @@ func TestParseOutputs(t *testing.T) {
 	}
 	if _, err := ParseOutputs(map[string]any{"subscriptionId": "sub"}); err == nil || !strings.Contains(err.Error(), "scaleSetName") {
 		t.Errorf("missing keys: %v, want an error naming scaleSetName", err)
+	}
+}
+
+func TestCheckKillRefusesAbruptWithoutRunningRepairs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		repairs armcompute.OrchestrationServiceState
+		enabled bool
+		mode    fleet.KillMode
+		want    []string // in the refusal; nil: allowed
+	}{
+		{"running", armcompute.OrchestrationServiceStateRunning, true, fleet.Abrupt, nil},
+		{"suspended", armcompute.OrchestrationServiceStateSuspended, true, fleet.Abrupt,
+			[]string{"Suspended", "nothing would replace", "az vmss set-orchestration-service-state --resource-group stayup-rg --name stayup-fleet --service-name AutomaticRepairs --action Resume"}},
+		{"not running", armcompute.OrchestrationServiceStateNotRunning, true, fleet.Abrupt, []string{"NotRunning"}},
+		{"not listed", "", true, fleet.Abrupt, []string{"no AutomaticRepairs"}},
+		{"disabled in the model", armcompute.OrchestrationServiceStateRunning, false, fleet.Abrupt, []string{"disabled in the model", "--mode graceful"}},
+		{"graceful needs no repairs", armcompute.OrchestrationServiceStateSuspended, false, fleet.Graceful, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake()
+			f.repairs = tc.repairs
+			f.scaleSet.Properties.AutomaticRepairsPolicy.Enabled = ptr(tc.enabled)
+			var fl fleet.Fleet = newFleet(f)
+			kc, ok := fl.(fleet.KillChecker)
+			if !ok {
+				t.Fatal("the Azure fleet is not a fleet.KillChecker")
+			}
+			err := kc.CheckKill(ctxT(t), tc.mode)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, fleet.ErrRefused) {
+				t.Fatalf("err %v, want a refusal (ErrRefused)", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+
+	f := newFake()
+	f.errs["scaleSets.getInstanceView"] = []error{apiError(http.StatusForbidden, "AuthorizationFailed")}
+	err := newFleet(f).CheckKill(ctxT(t), fleet.Abrupt)
+	var pe *fleet.PermissionError
+	if !errors.As(err, &pe) || pe.Action != actScaleSetView || errors.Is(err, fleet.ErrRefused) {
+		t.Errorf("denied instance view: %v, want a permission error naming %s, not a refusal", err, actScaleSetView)
 	}
 }
