@@ -64,9 +64,13 @@ type InterfacesAPI interface {
 }
 
 // AutoscaleAPI lists the resource group's autoscale settings (the stack's
-// has a generated name, so it is found by its target).
+// has a generated name, so it is found by its target), and reads and
+// writes one to hold its minimum during a graceful kill. The methods are
+// the SDK client's own, so *armmonitor.AutoscaleSettingsClient is one.
 type AutoscaleAPI interface {
 	NewListByResourceGroupPager(resourceGroupName string, options *armmonitor.AutoscaleSettingsClientListByResourceGroupOptions) *runtime.Pager[armmonitor.AutoscaleSettingsClientListByResourceGroupResponse]
+	Get(ctx context.Context, resourceGroupName, autoscaleSettingName string, options *armmonitor.AutoscaleSettingsClientGetOptions) (armmonitor.AutoscaleSettingsClientGetResponse, error)
+	CreateOrUpdate(ctx context.Context, resourceGroupName, autoscaleSettingName string, parameters armmonitor.AutoscaleSettingResource, options *armmonitor.AutoscaleSettingsClientCreateOrUpdateOptions) (armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse, error)
 }
 
 // Clients are the SDK clients a Fleet calls; tests pass fakes.
@@ -107,6 +111,12 @@ const (
 	actGatewayRead    = "Microsoft.Network/applicationGateways/read"
 	actBackendHealth  = "Microsoft.Network/applicationGateways/backendhealth/action"
 	actAutoscaleRead  = "Microsoft.Insights/autoscalesettings/read"
+	actAutoscaleWrite = "Microsoft.Insights/autoscalesettings/write"
+)
+
+var (
+	_ fleet.KillChecker  = (*Fleet)(nil)
+	_ fleet.HoldRestorer = (*Fleet)(nil)
 )
 
 // CrashScript is what an abrupt kill runs in the guest, as root, through
@@ -168,6 +178,7 @@ type Fleet struct {
 	// outside tests); surgeWait bounds that wait and the in-guest stop,
 	// within the caller's deadline.
 	poll, surgeWait time.Duration
+	now             func() time.Time
 }
 
 // New returns the fleet for the outputs, calling the given clients.
@@ -175,7 +186,7 @@ func New(out Outputs, c Clients) *Fleet {
 	// Polls every 10 s: the gateway probes every 5 s and a backend health
 	// query itself takes seconds. 15 minutes covers a boot (cloud-init
 	// installs the runtime and pulls the image) within the repair grace.
-	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute}
+	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute, now: time.Now}
 }
 
 // WithBackoff sets how throttled calls are retried (tests make it fast).
@@ -555,28 +566,15 @@ func (f *Fleet) Capacity(ctx context.Context) (fleet.Capacity, error) {
 		n = int(deref(ss.SKU.Capacity))
 	}
 	c := fleet.Capacity{Desired: n, Min: n, Max: n}
-	var setting *armmonitor.AutoscaleSetting
-	err = f.call(ctx, actAutoscaleRead, func() error {
-		setting = nil
-		p := f.c.Autoscale.NewListByResourceGroupPager(f.out.ResourceGroup, nil)
-		for p.More() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			for _, r := range page.Value {
-				if r != nil && r.Properties != nil && deref(r.Properties.Enabled) &&
-					strings.EqualFold(deref(r.Properties.TargetResourceURI), deref(ss.ID)) {
-					setting = r.Properties
-				}
-			}
-		}
-		return nil
-	})
+	r, err := f.autoscaleSetting(ctx, ss)
 	if err != nil {
-		return fleet.Capacity{}, fmt.Errorf("read the autoscale setting of scale set %s: %w", f.out.ScaleSetName, err)
+		return fleet.Capacity{}, err
 	}
-	if setting == nil || len(setting.Profiles) == 0 || setting.Profiles[0] == nil || setting.Profiles[0].Capacity == nil {
+	if r == nil {
+		return c, nil
+	}
+	setting := r.Properties
+	if len(setting.Profiles) == 0 || setting.Profiles[0] == nil || setting.Profiles[0].Capacity == nil {
 		return c, nil
 	}
 	sc := setting.Profiles[0].Capacity
@@ -594,14 +592,23 @@ func (f *Fleet) Capacity(ctx context.Context) (fleet.Capacity, error) {
 // automatic repairs replace it, so they must be enabled in the model and
 // running: the platform suspends them by itself after repairs that keep
 // failing, and an operator may have. A graceful kill replaces the VM
-// itself and needs no repairs.
+// itself and needs no repairs, but it holds the autoscale minimum, which
+// another graceful kill may be holding already.
 func (f *Fleet) CheckKill(ctx context.Context, mode fleet.KillMode) error {
-	if mode != fleet.Abrupt {
-		return nil
-	}
 	ss, err := f.scaleSet(ctx)
 	if err != nil {
 		return err
+	}
+	if mode == fleet.Graceful {
+		r, err := f.autoscaleSetting(ctx, ss)
+		if err != nil || r == nil {
+			return err
+		}
+		if h, ok, err := readHold(r); ok && err == nil && f.now().Before(h.Until) {
+			return fmt.Errorf("%w: another graceful kill holds the minimum of autoscale setting %s at %d until %s",
+				fleet.ErrRefused, deref(r.Name), h.Held, h.Until.Format(time.RFC3339))
+		}
+		return nil
 	}
 	if p := ss.Properties; p == nil || p.AutomaticRepairsPolicy == nil || !deref(p.AutomaticRepairsPolicy.Enabled) {
 		return fmt.Errorf("%w: automatic repairs are disabled in the model of scale set %s, so nothing would replace a VM killed abruptly; "+
@@ -638,6 +645,47 @@ func (f *Fleet) CheckKill(ctx context.Context, mode fleet.KillMode) error {
 		"once the policy is enabled in the model: %s", fleet.ErrRefused, f.out.ScaleSetName, state, resume)
 }
 
+// autoscaleSettings lists the resource group's autoscale settings that
+// target the scale set, enabled or not (ARM allows one per resource).
+func (f *Fleet) autoscaleSettings(ctx context.Context, ss armcompute.VirtualMachineScaleSet) ([]*armmonitor.AutoscaleSettingResource, error) {
+	var found []*armmonitor.AutoscaleSettingResource
+	err := f.call(ctx, actAutoscaleRead, func() error {
+		found = nil
+		p := f.c.Autoscale.NewListByResourceGroupPager(f.out.ResourceGroup, nil)
+		for p.More() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range page.Value {
+				if r != nil && r.Properties != nil && strings.EqualFold(deref(r.Properties.TargetResourceURI), deref(ss.ID)) {
+					found = append(found, r)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the autoscale setting of scale set %s: %w", f.out.ScaleSetName, err)
+	}
+	return found, nil
+}
+
+// autoscaleSetting is the enabled setting that scales the scale set, or
+// nil when nothing does.
+func (f *Fleet) autoscaleSetting(ctx context.Context, ss armcompute.VirtualMachineScaleSet) (*armmonitor.AutoscaleSettingResource, error) {
+	all, err := f.autoscaleSettings(ctx, ss)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if deref(r.Properties.Enabled) {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
 // instanceID reads a VM's instance id from its name (scaleSet_N) or takes
 // a bare id as given.
 func (f *Fleet) instanceID(id string) (string, bool) {
@@ -658,11 +706,12 @@ func (f *Fleet) instanceID(id string) (string, bool) {
 // Application Health extension reports it unhealthy, and automatic repairs
 // replace it after their grace period. No VM is deleted.
 //
-// Graceful raises the capacity by one, waits until the new VM is running
-// and healthy in the gateway's pool, then deletes the victim, which
-// approves its Terminate event once its container has drained. If the new
-// VM does not turn healthy in time, it is removed again and the victim is
-// left alone.
+// Graceful holds the autoscale minimum at capacity+1 (see holdMinimum),
+// raises the capacity by one, waits until the new VM is running and
+// healthy in the gateway's pool, restores the minimum, then deletes the
+// victim, which approves its Terminate event once its container has
+// drained. If the new VM does not turn healthy in time, it is removed
+// again and the victim is left alone.
 func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error {
 	iid, ok := f.instanceID(id)
 	if !ok {
@@ -785,6 +834,13 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 		return fmt.Errorf("scale set %s reports no capacity", f.out.ScaleSetName)
 	}
 	capacity := *ss.SKU.Capacity
+	// Held first: autoscale may run between the two writes, and with the
+	// minimum held it adds the VM itself instead of removing ours.
+	release, err := f.holdMinimum(ctx, ss, int(capacity)+1)
+	if err != nil {
+		return fmt.Errorf("graceful kill of %s: %w", id, err)
+	}
+	defer release() // every way out: failure, timeout, a cancelled ctx
 	if err := f.setCapacity(ctx, ss.SKU, capacity+1); err != nil {
 		return err
 	}
@@ -793,6 +849,12 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 	wctx, cancel := f.bounded(ctx)
 	defer cancel()
 	surge, err := f.waitForNew(wctx, known)
+	// The minimum goes back before any VM is deleted: deleting first would
+	// leave the capacity below the held minimum, and autoscale would add a
+	// VM back (one that chaos would take for the victim's replacement).
+	// What remains is a window of one call in which an evaluation may
+	// scale in a VM before the delete is accepted.
+	release()
 	if err != nil {
 		f.undoSurge(ctx, ss.SKU, capacity, surge)
 		return fmt.Errorf("graceful kill of %s: the extra VM did not turn healthy (%w); capacity set back, %s left alone", id, err, id)

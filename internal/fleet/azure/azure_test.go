@@ -2,9 +2,11 @@ package azure
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,13 +99,20 @@ type fakeAzure struct {
 	scalers  [][]*armmonitor.AutoscaleSettingResource // pages
 	repairs  armcompute.OrchestrationServiceState     // "": not listed
 
-	// onUpdate, if set, plays what ARM does when the capacity changes.
+	// onUpdate, if set, plays what ARM does when the capacity changes;
+	// onDelete when a VM's deletion is accepted; onList runs before each
+	// listing of the VMs and onHealth before each backend health answer,
+	// for what the platform does meanwhile. They run without f.mu held.
 	onUpdate func(capacity int64)
+	onDelete func(id string)
+	onList   func()
+	onHealth func()
 
 	// guest, if set, plays the guest running a Run Command script and
 	// returns its stdout and stderr; by default the script succeeds.
 	guest func(script string) (stdout, stderr string)
 
+	puts    []string // autoscale setting writes, as recorded
 	ran     []armcompute.RunCommandInput
 	ranOn   []string
 	deleted []string
@@ -136,12 +145,18 @@ func (f *fakeAzure) count(prefix string) int {
 type vmsAPI struct{ *fakeAzure }
 
 func (f vmsAPI) NewListPager(group, scaleSet string, _ *armcompute.VirtualMachineScaleSetVMsClientListOptions) *runtime.Pager[armcompute.VirtualMachineScaleSetVMsClientListResponse] {
+	if f.onList != nil {
+		f.onList()
+	}
+	f.mu.Lock()
+	vms := slices.Clone(f.vms)
+	f.mu.Unlock()
 	var pages []armcompute.VirtualMachineScaleSetVMsClientListResponse
 	if group == rg && scaleSet == vmss {
-		for i := 0; i < len(f.vms); i += 2 {
+		for i := 0; i < len(vms); i += 2 {
 			page := armcompute.VirtualMachineScaleSetVMsClientListResponse{}
-			page.Value = f.vms[i:min(i+2, len(f.vms))]
-			if i+2 < len(f.vms) {
+			page.Value = vms[i:min(i+2, len(vms))]
+			if i+2 < len(vms) {
 				page.NextLink = ptr(fmt.Sprintf("https://management.azure.com%s/virtualMachines?$skiptoken=%d", ssID, i+2))
 			}
 			pages = append(pages, page)
@@ -208,6 +223,11 @@ func (f vmsAPI) BeginDelete(_ context.Context, _, _, id string, _ *armcompute.Vi
 		return nil, apiError(http.StatusNotFound, "NotFound")
 	}
 	f.deleted = append(f.deleted, id)
+	if hook := f.onDelete; hook != nil {
+		f.mu.Unlock()
+		hook(id)
+		f.mu.Lock()
+	}
 	return poller(1, armcompute.VirtualMachineScaleSetVMsClientDeleteResponse{}), nil
 }
 
@@ -301,6 +321,9 @@ func (f gatewaysAPI) BeginBackendHealth(context.Context, string, string, *armnet
 	if err := f.record("gateways.backendHealth"); err != nil {
 		return nil, err
 	}
+	if f.onHealth != nil {
+		f.onHealth()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	res := armnetwork.ApplicationGatewaysClientBackendHealthResponse{}
@@ -359,6 +382,75 @@ func (f autoscaleAPI) NewListByResourceGroupPager(string, *armmonitor.AutoscaleS
 	return pager(f.fakeAzure, "autoscale.list", pages, func(p armmonitor.AutoscaleSettingsClientListByResourceGroupResponse) bool {
 		return p.NextLink != nil
 	})
+}
+
+// setting finds an autoscale setting by name in the scripted pages.
+func (f *fakeAzure) setting(name string) *armmonitor.AutoscaleSettingResource {
+	for _, page := range f.scalers {
+		for _, r := range page {
+			if deref(r.Name) == name {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// clone copies a setting through its JSON, as ARM's answers are copies.
+func clone(r *armmonitor.AutoscaleSettingResource) armmonitor.AutoscaleSettingResource {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	var c armmonitor.AutoscaleSettingResource
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (f autoscaleAPI) Get(ctx context.Context, _, name string, _ *armmonitor.AutoscaleSettingsClientGetOptions) (armmonitor.AutoscaleSettingsClientGetResponse, error) {
+	res := armmonitor.AutoscaleSettingsClientGetResponse{}
+	if err := ctx.Err(); err != nil {
+		return res, err // the SDK sends nothing on a cancelled context
+	}
+	if err := f.record("autoscale.get " + name); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.setting(name)
+	if r == nil {
+		return res, apiError(http.StatusNotFound, "ResourceNotFound")
+	}
+	res.AutoscaleSettingResource = clone(r)
+	return res, nil
+}
+
+// CreateOrUpdate replaces the stored setting with the one given, as a PUT
+// does, and records its first profile's minimum and its hold tag.
+func (f autoscaleAPI) CreateOrUpdate(ctx context.Context, _, name string, in armmonitor.AutoscaleSettingResource, _ *armmonitor.AutoscaleSettingsClientCreateOrUpdateOptions) (armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse, error) {
+	res := armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse{}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	put := fmt.Sprintf("autoscale.put min=%s", deref(in.Properties.Profiles[0].Capacity.Minimum))
+	if v := in.Tags[holdTag]; v != nil {
+		put += " hold=" + *v
+	}
+	if err := f.record("autoscale.put"); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.setting(name)
+	if r == nil {
+		return res, apiError(http.StatusNotFound, "ResourceNotFound")
+	}
+	*r = clone(&in)
+	f.puts = append(f.puts, put)
+	res.AutoscaleSettingResource = clone(r)
+	return res, nil
 }
 
 func vm(id, zone, provisioning string, latest bool, created time.Time) *armcompute.VirtualMachineScaleSetVM {
@@ -572,6 +664,8 @@ func TestMissingPermissionsReported(t *testing.T) {
 			func(fl *Fleet) error { return fl.Kill(context.Background(), "stayup-fleet_0", fleet.Graceful) }},
 		{"autoscale", "autoscale.list#0", actAutoscaleRead,
 			func(fl *Fleet) error { _, err := fl.Capacity(context.Background()); return err }},
+		{"autoscale hold", "autoscale.put", actAutoscaleWrite,
+			func(fl *Fleet) error { return fl.Kill(context.Background(), "stayup-fleet_0", fleet.Graceful) }},
 		{"rolling upgrades", "upgrades.getLatest", actUpgradesRead,
 			func(fl *Fleet) error { _, err := fl.Rollout(context.Background()); return err }},
 	} {
