@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -31,6 +32,7 @@ type stackOps interface {
 	PreviewDestroy(ctx context.Context) (stackops.Changes, error)
 	Up(ctx context.Context) (map[string]any, error)
 	Destroy(ctx context.Context) error
+	Outputs(ctx context.Context) (map[string]any, error)
 }
 
 // openStack opens a stack for an operation; create says whether a stack
@@ -58,11 +60,14 @@ type stackOpOpts struct {
 	check func(stack string, cfg map[string]string) (*plan.Result, error)
 	// features checks an Azure subscription's features before up.
 	features func(ctx context.Context, cfg map[string]string, s streams) error
-	signals  <-chan os.Signal // nil: the process's interrupts
+	// fleetOf opens a deployed stack's fleet from its outputs, for up to
+	// restore what a chaos run that died left held; nil: up does not.
+	fleetOf func(ctx context.Context, stack string, outputs map[string]any) (*stackFleet, error)
+	signals <-chan os.Signal // nil: the process's interrupts
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -192,6 +197,7 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	if err := o.checkConfig(ctx, st, s); err != nil {
 		return err
 	}
+	o.restoreHolds(ctx, st, s)
 	changes, err := st.Preview(ctx)
 	if err != nil {
 		return err
@@ -254,6 +260,29 @@ func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) e
 		return fmt.Errorf("%w\nfix them, or deploy anyway with --force (see stayup check --stack %s)", &policy.GateError{FailOn: o.severity, Findings: blocking}, o.stack)
 	}
 	return nil
+}
+
+// restoreHolds, before an up, puts back what a chaos run that died left
+// held on the deployed fleet (see restoreHolds in status.go): the program
+// does not declare it, so the deploy would not. A stack not deployed yet
+// has no fleet output and nothing to restore; a fleet that cannot be
+// opened here is left to the deploy to report.
+func (o *stackOpOpts) restoreHolds(ctx context.Context, st stackOps, s streams) {
+	if o.fleetOf == nil {
+		return
+	}
+	out, err := st.Outputs(ctx)
+	if err != nil || out["fleet"] == nil {
+		slog.Debug("no deployed fleet to restore holds on", "stack", o.stack, "err", err)
+		return
+	}
+	sf, err := o.fleetOf(ctx, o.stack, out)
+	if err != nil {
+		slog.Debug("could not open the fleet to restore holds", "stack", o.stack, "err", err)
+		return
+	}
+	defer sf.Close()
+	restoreHolds(ctx, sf.Fleet, s.err)
 }
 
 // errNotConfirmed is returned when the user answers no.

@@ -18,10 +18,17 @@ import (
 	"stayup/internal/stackops"
 )
 
-// fakeStack records the operations called and returns scripted changes.
+// fakeStack records the operations called and returns scripted changes
+// and outputs (nil: never deployed).
 type fakeStack struct {
 	changes stackops.Changes
+	outputs map[string]any
 	calls   []string
+}
+
+func (f *fakeStack) Outputs(context.Context) (map[string]any, error) {
+	f.calls = append(f.calls, "outputs")
+	return f.outputs, nil
 }
 
 func (f *fakeStack) EnsureGenerated(context.Context) ([]string, error) {
@@ -215,6 +222,70 @@ func TestUpChecksAzureFeaturesFirst(t *testing.T) {
 			}
 			if checked["stayup:cloud"] != "azure" {
 				t.Errorf("features checked with config %v", checked)
+			}
+		})
+	}
+}
+
+// holdingFleet is a fleet with a stale hold to restore.
+type holdingFleet struct {
+	*scriptedFleet
+	restored  int
+	readFirst bool // the fleet was read before the restore
+	trace     *[]string
+}
+
+func (h *holdingFleet) RestoreStaleHolds(context.Context) ([]string, error) {
+	h.restored++
+	h.mu.Lock()
+	h.readFirst = h.readFirst || h.reads > 0
+	h.mu.Unlock()
+	if h.trace != nil {
+		*h.trace = append(*h.trace, "restore")
+	}
+	return []string{"restored the minimum of autoscale setting as-1 to 3"}, nil
+}
+
+func TestUpRestoresStaleHoldsBeforeDeploying(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		outputs   map[string]any
+		wantCalls string
+		restored  int
+	}{
+		{"deployed", map[string]any{"cloud": "azure", "fleet": map[string]any{"scaleSetName": "ss"}}, "generate config outputs restore preview up", 1},
+		{"first up: nothing deployed", map[string]any{}, "generate config outputs preview up", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := &fakeStack{changes: stackops.Changes{"update": 1}, outputs: tc.outputs}
+			hf := &holdingFleet{scriptedFleet: &scriptedFleet{}, trace: &fake.calls}
+			opened := 0
+			o := &stackOpOpts{
+				op: "up", stack: "dev", yes: true, root: t.TempDir(), severity: policy.High, signals: make(chan os.Signal),
+				check: func(string, map[string]string) (*plan.Result, error) { return &plan.Result{}, nil },
+				open:  func(context.Context, stackops.Options, bool) (stackOps, error) { return fake, nil },
+				fleetOf: func(_ context.Context, stack string, out map[string]any) (*stackFleet, error) {
+					opened++
+					if out["fleet"] == nil {
+						t.Errorf("fleet opened from outputs %v without a fleet", out)
+					}
+					return &stackFleet{Fleet: hf, Close: func() {}}, nil
+				},
+			}
+			var out, errOut bytes.Buffer
+			if err := o.Execute(context.Background(), streams{in: strings.NewReader(""), out: &out, err: &errOut}); err != nil {
+				t.Fatalf("up: %v", err)
+			}
+			if got := strings.Join(fake.calls, " "); got != tc.wantCalls {
+				t.Errorf("calls %q, want %q", got, tc.wantCalls)
+			}
+			if hf.restored != tc.restored || opened != tc.restored {
+				t.Errorf("restored %d times, fleet opened %d times, want %d", hf.restored, opened, tc.restored)
+			}
+			if said := strings.Contains(errOut.String(), "stayup: restored the minimum of autoscale setting as-1 to 3"); said != (tc.restored == 1) {
+				t.Errorf("stderr %q: want the restore said exactly when it happened", errOut.String())
 			}
 		})
 	}

@@ -169,6 +169,7 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 		return err
 	}
 	defer sf.Close()
+	restoreHolds(ctx, sf.Fleet, s.err)
 	f := sf.Fleet
 	st := fleetStatus{Stack: o.stack, Cloud: f.Cloud(), Group: f.Name(), URL: sf.URL, Zones: map[string]zoneCount{}}
 	if st.Capacity, err = f.Capacity(ctx); err != nil {
@@ -217,6 +218,27 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	p("rollout: %s\n", rolloutText(st.Rollout))
 	writeFleetTable(s.out, st.Instances, time.Now())
 	return nil
+}
+
+// restoreHolds puts back a setting that a chaos run held and did not
+// restore (it died), when the fleet keeps such a record (Azure: the
+// autoscale minimum), and says so on stderr. A failure is reported, not
+// fatal: what the command does next does not depend on it, and the next
+// command tries again.
+func restoreHolds(ctx context.Context, f fleet.Fleet, w io.Writer) {
+	h, ok := f.(fleet.HoldRestorer)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	lines, err := h.RestoreStaleHolds(ctx)
+	for _, l := range lines {
+		fmt.Fprintf(w, "stayup: %s\n", l)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "stayup: could not restore what an earlier chaos run held on %s: %v\n", f.Name(), err)
+	}
 }
 
 func rolloutText(r fleet.Rollout) string {

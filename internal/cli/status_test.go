@@ -111,6 +111,22 @@ func TestStatusHumanAndJSON(t *testing.T) {
 	}
 }
 
+func TestStatusRestoresStaleHoldsFirst(t *testing.T) {
+	t.Parallel()
+	hf := &holdingFleet{scriptedFleet: &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{wholeFleet()}}}
+	var out, errOut bytes.Buffer
+	o := &statusOpts{stack: "azure", open: opener(hf, "http://gw.example/")}
+	if err := o.Execute(context.Background(), streams{out: &out, err: &errOut}); err != nil {
+		t.Fatal(err)
+	}
+	if hf.restored != 1 || hf.readFirst || hf.reads == 0 {
+		t.Errorf("restored %d times, fleet read %d times: want one restore, then the read", hf.restored, hf.reads)
+	}
+	if !strings.Contains(errOut.String(), "stayup: restored the minimum") || strings.Contains(out.String(), "restored") {
+		t.Errorf("stdout %q, stderr %q: want the restore said on stderr only", out.String(), errOut.String())
+	}
+}
+
 func TestStatusNeedsStack(t *testing.T) {
 	t.Parallel()
 	code, _, errOut := runCLI("status")

@@ -44,6 +44,7 @@ type VMsAPI interface {
 type ScaleSetsAPI interface {
 	Get(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetsClientGetOptions) (armcompute.VirtualMachineScaleSetsClientGetResponse, error)
 	BeginUpdate(ctx context.Context, resourceGroupName, vmScaleSetName string, parameters armcompute.VirtualMachineScaleSetUpdate, options *armcompute.VirtualMachineScaleSetsClientBeginUpdateOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetsClientUpdateResponse], error)
+	GetInstanceView(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetsClientGetInstanceViewOptions) (armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse, error)
 }
 
 // RollingUpgradesAPI reads the scale set's latest rolling upgrade.
@@ -63,9 +64,13 @@ type InterfacesAPI interface {
 }
 
 // AutoscaleAPI lists the resource group's autoscale settings (the stack's
-// has a generated name, so it is found by its target).
+// has a generated name, so it is found by its target), and reads and
+// writes one to hold its minimum during a graceful kill. The methods are
+// the SDK client's own, so *armmonitor.AutoscaleSettingsClient is one.
 type AutoscaleAPI interface {
 	NewListByResourceGroupPager(resourceGroupName string, options *armmonitor.AutoscaleSettingsClientListByResourceGroupOptions) *runtime.Pager[armmonitor.AutoscaleSettingsClientListByResourceGroupResponse]
+	Get(ctx context.Context, resourceGroupName, autoscaleSettingName string, options *armmonitor.AutoscaleSettingsClientGetOptions) (armmonitor.AutoscaleSettingsClientGetResponse, error)
+	CreateOrUpdate(ctx context.Context, resourceGroupName, autoscaleSettingName string, parameters armmonitor.AutoscaleSettingResource, options *armmonitor.AutoscaleSettingsClientCreateOrUpdateOptions) (armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse, error)
 }
 
 // Clients are the SDK clients a Fleet calls; tests pass fakes.
@@ -100,17 +105,68 @@ const (
 	actVMRunCommand   = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action"
 	actScaleSetRead   = "Microsoft.Compute/virtualMachineScaleSets/read"
 	actScaleSetWrite  = "Microsoft.Compute/virtualMachineScaleSets/write"
+	actScaleSetView   = "Microsoft.Compute/virtualMachineScaleSets/instanceView/read"
 	actUpgradesRead   = "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read"
 	actInterfacesRead = "Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read"
 	actGatewayRead    = "Microsoft.Network/applicationGateways/read"
 	actBackendHealth  = "Microsoft.Network/applicationGateways/backendhealth/action"
 	actAutoscaleRead  = "Microsoft.Insights/autoscalesettings/read"
+	actAutoscaleWrite = "Microsoft.Insights/autoscalesettings/write"
 )
 
-// StopScript is what an abrupt kill runs in the guest: the container's
-// unit (infra/azure/cloud-init.yaml.tmpl) stops and stays stopped
-// (Restart=always does not restart a unit stopped on purpose).
-const StopScript = "systemctl stop stayup.service"
+var (
+	_ fleet.KillChecker  = (*Fleet)(nil)
+	_ fleet.HoldRestorer = (*Fleet)(nil)
+)
+
+// CrashScript is what an abrupt kill runs in the guest, as root, through
+// Run Command: the container dies as a crashed process does, with no
+// SIGTERM and so no drain, and systemd does not bring it back.
+//
+// The container's unit (infra/azure/cloud-init.yaml.tmpl: stayup.service,
+// Restart=always, RestartSec=5, container named stayup) would restart it
+// within seconds, so a runtime drop-in first sets Restart=no on it.
+// `systemctl mask --runtime` would not do: the unit's file lives in
+// /etc/systemd/system, which takes precedence over the mask's link in
+// /run/systemd/system (systemd issue 10583, documented in systemctl(1)
+// since systemd PR 27976). /run is a tmpfs, so a reboot returns the unit
+// to normal; automatic repairs replace the VM anyway.
+//
+// Then `docker kill --signal KILL` on the container itself: the unit's
+// main process is the docker CLI, and killing it would leave the container
+// serving. The drain watcher (stayup-terminate.service) only acts on a
+// Terminate event, which comes when the repair deletes the VM: its
+// `systemctl stop` then finds the unit already failed and it approves the
+// deletion at once.
+//
+// After twice RestartSec the script checks that the unit stayed down. Its
+// last line is the exit-status marker (stayup-kill exit=N) that Kill
+// reads: Run Command on Linux reports "succeeded" whatever the script's
+// exit status, and returns only the last 4 KB of output.
+const CrashScript = `set -u
+status=0
+mkdir -p /run/systemd/system/stayup.service.d &&
+  printf '[Service]\nRestart=no\n' >/run/systemd/system/stayup.service.d/90-stayup-chaos.conf &&
+  systemctl daemon-reload || status=$?
+if [ "$status" -eq 0 ]; then
+  docker kill --signal KILL stayup >/dev/null || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+  sleep 10
+  state=$(systemctl show --property=ActiveState --value stayup.service)
+  case "$state" in
+  failed | inactive) ;;
+  *)
+    echo "stayup.service is ${state} after the kill: systemd brought it back" >&2
+    status=3
+    ;;
+  esac
+fi
+echo "` + killMarker + `${status}"
+`
+
+// killMarker starts the crash script's last line; the exit status follows.
+const killMarker = "stayup-kill exit="
 
 // Fleet is a scale set and its gateway's backend pool.
 type Fleet struct {
@@ -122,6 +178,7 @@ type Fleet struct {
 	// outside tests); surgeWait bounds that wait and the in-guest stop,
 	// within the caller's deadline.
 	poll, surgeWait time.Duration
+	now             func() time.Time
 }
 
 // New returns the fleet for the outputs, calling the given clients.
@@ -129,7 +186,7 @@ func New(out Outputs, c Clients) *Fleet {
 	// Polls every 10 s: the gateway probes every 5 s and a backend health
 	// query itself takes seconds. 15 minutes covers a boot (cloud-init
 	// installs the runtime and pulls the image) within the repair grace.
-	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute}
+	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute, now: time.Now}
 }
 
 // WithBackoff sets how throttled calls are retried (tests make it fast).
@@ -509,28 +566,15 @@ func (f *Fleet) Capacity(ctx context.Context) (fleet.Capacity, error) {
 		n = int(deref(ss.SKU.Capacity))
 	}
 	c := fleet.Capacity{Desired: n, Min: n, Max: n}
-	var setting *armmonitor.AutoscaleSetting
-	err = f.call(ctx, actAutoscaleRead, func() error {
-		setting = nil
-		p := f.c.Autoscale.NewListByResourceGroupPager(f.out.ResourceGroup, nil)
-		for p.More() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			for _, r := range page.Value {
-				if r != nil && r.Properties != nil && deref(r.Properties.Enabled) &&
-					strings.EqualFold(deref(r.Properties.TargetResourceURI), deref(ss.ID)) {
-					setting = r.Properties
-				}
-			}
-		}
-		return nil
-	})
+	r, err := f.autoscaleSetting(ctx, ss)
 	if err != nil {
-		return fleet.Capacity{}, fmt.Errorf("read the autoscale setting of scale set %s: %w", f.out.ScaleSetName, err)
+		return fleet.Capacity{}, err
 	}
-	if setting == nil || len(setting.Profiles) == 0 || setting.Profiles[0] == nil || setting.Profiles[0].Capacity == nil {
+	if r == nil {
+		return c, nil
+	}
+	setting := r.Properties
+	if len(setting.Profiles) == 0 || setting.Profiles[0] == nil || setting.Profiles[0].Capacity == nil {
 		return c, nil
 	}
 	sc := setting.Profiles[0].Capacity
@@ -541,6 +585,105 @@ func (f *Fleet) Capacity(ctx context.Context) (fleet.Capacity, error) {
 		c.Max = v
 	}
 	return c, nil
+}
+
+// CheckKill refuses a kill the platform would not heal. An abrupt kill
+// leaves a running VM whose health extension reports Unhealthy; only
+// automatic repairs replace it, so they must be enabled in the model and
+// running: the platform suspends them by itself after repairs that keep
+// failing, and an operator may have. A graceful kill replaces the VM
+// itself and needs no repairs, but it holds the autoscale minimum, which
+// another graceful kill may be holding already.
+func (f *Fleet) CheckKill(ctx context.Context, mode fleet.KillMode) error {
+	ss, err := f.scaleSet(ctx)
+	if err != nil {
+		return err
+	}
+	if mode == fleet.Graceful {
+		r, err := f.autoscaleSetting(ctx, ss)
+		if err != nil || r == nil {
+			return err
+		}
+		if h, ok, err := readHold(r); ok && err == nil && f.now().Before(h.Until) {
+			return fmt.Errorf("%w: another graceful kill holds the minimum of autoscale setting %s at %d until %s",
+				fleet.ErrRefused, deref(r.Name), h.Held, h.Until.Format(time.RFC3339))
+		}
+		return nil
+	}
+	if p := ss.Properties; p == nil || p.AutomaticRepairsPolicy == nil || !deref(p.AutomaticRepairsPolicy.Enabled) {
+		return fmt.Errorf("%w: automatic repairs are disabled in the model of scale set %s, so nothing would replace a VM killed abruptly; "+
+			"deploy the stack again with stayup up (it enables them), or use --mode graceful", fleet.ErrRefused, f.out.ScaleSetName)
+	}
+	var view armcompute.VirtualMachineScaleSetInstanceView
+	err = f.call(ctx, actScaleSetView, func() error {
+		res, err := f.c.ScaleSets.GetInstanceView(ctx, f.out.ResourceGroup, f.out.ScaleSetName, nil)
+		view = res.VirtualMachineScaleSetInstanceView
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the instance view of scale set %s (are its automatic repairs running?): %w", f.out.ScaleSetName, err)
+	}
+	state := ""
+	for _, o := range view.OrchestrationServices {
+		if o != nil && deref(o.ServiceName) == armcompute.OrchestrationServiceNamesAutomaticRepairs {
+			state = string(deref(o.ServiceState))
+		}
+	}
+	resume := fmt.Sprintf("az vmss set-orchestration-service-state --resource-group %s --name %s --service-name AutomaticRepairs --action Resume",
+		f.out.ResourceGroup, f.out.ScaleSetName)
+	switch armcompute.OrchestrationServiceState(state) {
+	case armcompute.OrchestrationServiceStateRunning:
+		return nil
+	case armcompute.OrchestrationServiceStateSuspended:
+		return fmt.Errorf("%w: the automatic repairs of scale set %s are Suspended (the platform suspends them when replacements keep failing, "+
+			"or someone did), so nothing would replace a VM killed abruptly; find out why, then resume them: %s", fleet.ErrRefused, f.out.ScaleSetName, resume)
+	case "":
+		return fmt.Errorf("%w: the instance view of scale set %s lists no AutomaticRepairs service, so nothing would replace a VM killed abruptly",
+			fleet.ErrRefused, f.out.ScaleSetName)
+	}
+	return fmt.Errorf("%w: the automatic repairs of scale set %s are %s, so nothing would replace a VM killed abruptly; "+
+		"once the policy is enabled in the model: %s", fleet.ErrRefused, f.out.ScaleSetName, state, resume)
+}
+
+// autoscaleSettings lists the resource group's autoscale settings that
+// target the scale set, enabled or not (ARM allows one per resource).
+func (f *Fleet) autoscaleSettings(ctx context.Context, ss armcompute.VirtualMachineScaleSet) ([]*armmonitor.AutoscaleSettingResource, error) {
+	var found []*armmonitor.AutoscaleSettingResource
+	err := f.call(ctx, actAutoscaleRead, func() error {
+		found = nil
+		p := f.c.Autoscale.NewListByResourceGroupPager(f.out.ResourceGroup, nil)
+		for p.More() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range page.Value {
+				if r != nil && r.Properties != nil && strings.EqualFold(deref(r.Properties.TargetResourceURI), deref(ss.ID)) {
+					found = append(found, r)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the autoscale setting of scale set %s: %w", f.out.ScaleSetName, err)
+	}
+	return found, nil
+}
+
+// autoscaleSetting is the enabled setting that scales the scale set, or
+// nil when nothing does.
+func (f *Fleet) autoscaleSetting(ctx context.Context, ss armcompute.VirtualMachineScaleSet) (*armmonitor.AutoscaleSettingResource, error) {
+	all, err := f.autoscaleSettings(ctx, ss)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if deref(r.Properties.Enabled) {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // instanceID reads a VM's instance id from its name (scaleSet_N) or takes
@@ -556,16 +699,19 @@ func (f *Fleet) instanceID(id string) (string, bool) {
 // Kill takes a VM away. Deleting a scale set VM lowers the capacity
 // instead of replacing it, so:
 //
-// Abrupt is an in-guest failure: Run Command stops the container's unit
-// (Kill returns once it has stopped). The gateway's probe takes the VM
-// out, the Application Health extension reports it unhealthy, and
-// automatic repairs replace it after their grace period. No VM is deleted.
+// Abrupt is an in-guest crash: Run Command SIGKILLs the container and
+// keeps systemd from restarting it (CrashScript; Kill returns once the
+// script has checked the unit stayed down, and fails when its exit marker
+// is missing or not 0). The gateway's probe takes the VM out, the
+// Application Health extension reports it unhealthy, and automatic repairs
+// replace it after their grace period. No VM is deleted.
 //
-// Graceful raises the capacity by one, waits until the new VM is running
-// and healthy in the gateway's pool, then deletes the victim, which
-// approves its Terminate event once its container has drained. If the new
-// VM does not turn healthy in time, it is removed again and the victim is
-// left alone.
+// Graceful holds the autoscale minimum at capacity+1 (see holdMinimum),
+// raises the capacity by one, waits until the new VM is running and
+// healthy in the gateway's pool, restores the minimum, then deletes the
+// victim, which approves its Terminate event once its container has
+// drained. If the new VM does not turn healthy in time, it is removed
+// again and the victim is left alone.
 func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error {
 	iid, ok := f.instanceID(id)
 	if !ok {
@@ -573,21 +719,21 @@ func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error 
 	}
 	switch mode {
 	case fleet.Abrupt:
-		return f.stopInGuest(ctx, id, iid)
+		return f.crashInGuest(ctx, id, iid)
 	case fleet.Graceful:
 		return f.surgeThenDelete(ctx, id, iid)
 	}
 	return fmt.Errorf("kill %s: unknown mode %q", id, mode)
 }
 
-func (f *Fleet) stopInGuest(ctx context.Context, id, iid string) error {
+func (f *Fleet) crashInGuest(ctx context.Context, id, iid string) error {
 	ctx, cancel := f.bounded(ctx)
 	defer cancel()
 	var res armcompute.RunCommandResult
 	err := f.call(ctx, actVMRunCommand, func() error {
 		poller, err := f.c.VMs.BeginRunCommand(ctx, f.out.ResourceGroup, f.out.ScaleSetName, iid, armcompute.RunCommandInput{
 			CommandID: ptr("RunShellScript"),
-			Script:    []*string{ptr(StopScript)},
+			Script:    []*string{ptr(CrashScript)},
 		}, nil)
 		if err != nil {
 			return err
@@ -597,14 +743,67 @@ func (f *Fleet) stopInGuest(ctx context.Context, id, iid string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("stop the service on VM %s (run command): %w", id, err)
+		return fmt.Errorf("kill the container on VM %s (run command): %w", id, err)
 	}
-	for _, s := range res.Value {
-		if s != nil && strings.Contains(deref(s.Code), "StdErr") && strings.TrimSpace(deref(s.Message)) != "" {
-			return fmt.Errorf("stop the service on VM %s: %s", id, strings.TrimSpace(deref(s.Message)))
-		}
+	stdout, stderr := runOutput(res)
+	code, ok := exitStatus(stdout)
+	switch {
+	case !ok:
+		return fmt.Errorf("kill the container on VM %s: the script's exit marker is missing from its output, so the kill may not have happened (stdout %q, stderr %q)",
+			id, tail(stdout), tail(stderr))
+	case code != 0:
+		return fmt.Errorf("kill the container on VM %s: the script exited %d: %s", id, code, tail(stderr))
 	}
 	return nil
+}
+
+// runOutput reads a Run Command result. On Linux it is one status,
+// ProvisioningState/succeeded even when the script failed, whose message
+// holds both streams: "Enable succeeded: \n[stdout]\n...\n[stderr]\n..."
+// (azure-cli issues 14425 and 32286). Windows answers with one status per
+// stream (ComponentStatus/StdOut, ComponentStatus/StdErr); both are read.
+func runOutput(res armcompute.RunCommandResult) (stdout, stderr string) {
+	for _, s := range res.Value {
+		if s == nil {
+			continue
+		}
+		code, msg := deref(s.Code), deref(s.Message)
+		switch {
+		case strings.Contains(code, "/StdOut/"):
+			stdout += msg
+		case strings.Contains(code, "/StdErr/"):
+			stderr += msg
+		case strings.Contains(msg, "[stdout]") || strings.Contains(msg, "[stderr]"):
+			out, errs, _ := strings.Cut(msg, "[stderr]")
+			if _, after, found := strings.Cut(out, "[stdout]"); found {
+				out = after
+			}
+			stdout, stderr = stdout+out, stderr+errs
+		}
+	}
+	return stdout, stderr
+}
+
+// exitStatus reads the marker on the last line of the script's output.
+func exitStatus(stdout string) (int, bool) {
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	n, err := strconv.Atoi(strings.TrimPrefix(last, killMarker))
+	if !strings.HasPrefix(last, killMarker) || err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// tail is the end of a stream, enough to say why without flooding the
+// error.
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	const keep = 400
+	if len(s) > keep {
+		return "..." + s[len(s)-keep:]
+	}
+	return s
 }
 
 // bounded is ctx with the fleet's own limit on a wait, which the caller's
@@ -635,6 +834,13 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 		return fmt.Errorf("scale set %s reports no capacity", f.out.ScaleSetName)
 	}
 	capacity := *ss.SKU.Capacity
+	// Held first: autoscale may run between the two writes, and with the
+	// minimum held it adds the VM itself instead of removing ours.
+	release, err := f.holdMinimum(ctx, ss, int(capacity)+1)
+	if err != nil {
+		return fmt.Errorf("graceful kill of %s: %w", id, err)
+	}
+	defer release() // every way out: failure, timeout, a cancelled ctx
 	if err := f.setCapacity(ctx, ss.SKU, capacity+1); err != nil {
 		return err
 	}
@@ -643,6 +849,12 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 	wctx, cancel := f.bounded(ctx)
 	defer cancel()
 	surge, err := f.waitForNew(wctx, known)
+	// The minimum goes back before any VM is deleted: deleting first would
+	// leave the capacity below the held minimum, and autoscale would add a
+	// VM back (one that chaos would take for the victim's replacement).
+	// What remains is a window of one call in which an evaluation may
+	// scale in a VM before the delete is accepted.
+	release()
 	if err != nil {
 		f.undoSurge(ctx, ss.SKU, capacity, surge)
 		return fmt.Errorf("graceful kill of %s: the extra VM did not turn healthy (%w); capacity set back, %s left alone", id, err, id)

@@ -2,9 +2,11 @@ package azure
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,10 +97,22 @@ type fakeAzure struct {
 	upgrade  *armcompute.RollingUpgradeStatusInfo // nil: never ran (404)
 	gateway  armnetwork.ApplicationGateway
 	scalers  [][]*armmonitor.AutoscaleSettingResource // pages
+	repairs  armcompute.OrchestrationServiceState     // "": not listed
 
-	// onUpdate, if set, plays what ARM does when the capacity changes.
+	// onUpdate, if set, plays what ARM does when the capacity changes;
+	// onDelete when a VM's deletion is accepted; onList runs before each
+	// listing of the VMs and onHealth before each backend health answer,
+	// for what the platform does meanwhile. They run without f.mu held.
 	onUpdate func(capacity int64)
+	onDelete func(id string)
+	onList   func()
+	onHealth func()
 
+	// guest, if set, plays the guest running a Run Command script and
+	// returns its stdout and stderr; by default the script succeeds.
+	guest func(script string) (stdout, stderr string)
+
+	puts    []string // autoscale setting writes, as recorded
 	ran     []armcompute.RunCommandInput
 	ranOn   []string
 	deleted []string
@@ -131,12 +145,18 @@ func (f *fakeAzure) count(prefix string) int {
 type vmsAPI struct{ *fakeAzure }
 
 func (f vmsAPI) NewListPager(group, scaleSet string, _ *armcompute.VirtualMachineScaleSetVMsClientListOptions) *runtime.Pager[armcompute.VirtualMachineScaleSetVMsClientListResponse] {
+	if f.onList != nil {
+		f.onList()
+	}
+	f.mu.Lock()
+	vms := slices.Clone(f.vms)
+	f.mu.Unlock()
 	var pages []armcompute.VirtualMachineScaleSetVMsClientListResponse
 	if group == rg && scaleSet == vmss {
-		for i := 0; i < len(f.vms); i += 2 {
+		for i := 0; i < len(vms); i += 2 {
 			page := armcompute.VirtualMachineScaleSetVMsClientListResponse{}
-			page.Value = f.vms[i:min(i+2, len(f.vms))]
-			if i+2 < len(f.vms) {
+			page.Value = vms[i:min(i+2, len(vms))]
+			if i+2 < len(vms) {
 				page.NextLink = ptr(fmt.Sprintf("https://management.azure.com%s/virtualMachines?$skiptoken=%d", ssID, i+2))
 			}
 			pages = append(pages, page)
@@ -174,14 +194,24 @@ func (f vmsAPI) BeginRunCommand(_ context.Context, _, _, id string, in armcomput
 	}
 	f.ran = append(f.ran, in)
 	f.ranOn = append(f.ranOn, id)
-	res := armcompute.VirtualMachineScaleSetVMsClientRunCommandResponse{}
-	res.Value = []*armcompute.InstanceViewStatus{
-		{Code: ptr("ProvisioningState/succeeded")},
-		{Code: ptr("ComponentStatus/StdOut/succeeded"), Message: ptr("")},
-		{Code: ptr("ComponentStatus/StdErr/succeeded"), Message: ptr("")},
+	stdout, stderr := killMarker+"0\n", ""
+	if f.guest != nil {
+		stdout, stderr = f.guest(deref(in.Script[0]))
 	}
+	// On Linux, Run Command answers with one status that says succeeded
+	// whatever the script's exit status, its message holding both streams
+	// (azure-cli issues 14425 and 32286: "Enable succeeded: \n[stdout]\n...
+	// \n[stderr]\n..."), each cut to its last 4,096 bytes ("Run scripts in
+	// your Linux VM by using action Run Commands", Restrictions).
+	res := armcompute.VirtualMachineScaleSetVMsClientRunCommandResponse{}
+	res.Value = []*armcompute.InstanceViewStatus{{
+		Code: ptr("ProvisioningState/succeeded"), Level: ptr(armcompute.StatusLevelTypesInfo), DisplayStatus: ptr("Provisioning succeeded"),
+		Message: ptr("Enable succeeded: \n[stdout]\n" + last4K(stdout) + "\n[stderr]\n" + last4K(stderr)),
+	}}
 	return poller(3, res), nil
 }
+
+func last4K(s string) string { return s[max(0, len(s)-4096):] }
 
 func (f vmsAPI) BeginDelete(_ context.Context, _, _, id string, _ *armcompute.VirtualMachineScaleSetVMsClientBeginDeleteOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetVMsClientDeleteResponse], error) {
 	if err := f.record("vms.delete " + id); err != nil {
@@ -193,6 +223,11 @@ func (f vmsAPI) BeginDelete(_ context.Context, _, _, id string, _ *armcompute.Vi
 		return nil, apiError(http.StatusNotFound, "NotFound")
 	}
 	f.deleted = append(f.deleted, id)
+	if hook := f.onDelete; hook != nil {
+		f.mu.Unlock()
+		hook(id)
+		f.mu.Lock()
+	}
 	return poller(1, armcompute.VirtualMachineScaleSetVMsClientDeleteResponse{}), nil
 }
 
@@ -226,6 +261,27 @@ func (f scaleSetsAPI) BeginUpdate(_ context.Context, _, _ string, u armcompute.V
 		hook(n)
 	}
 	return poller(1, armcompute.VirtualMachineScaleSetsClientUpdateResponse{}), nil
+}
+
+// GetInstanceView answers with the automatic repairs' service state, as
+// "Automatic instance repairs for Azure Virtual Machine Scale Sets"
+// (Suspension of repairs) shows it: orchestrationServices[] with
+// serviceName AutomaticRepairs and serviceState Running, Suspended (by
+// the platform after repeated failed repairs, or by a user) or NotRunning
+// (a policy defined but not enabled).
+func (f scaleSetsAPI) GetInstanceView(context.Context, string, string, *armcompute.VirtualMachineScaleSetsClientGetInstanceViewOptions) (armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse, error) {
+	res := armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse{}
+	if err := f.record("scaleSets.getInstanceView"); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.repairs != "" {
+		res.OrchestrationServices = []*armcompute.OrchestrationServiceSummary{{
+			ServiceName: ptr(armcompute.OrchestrationServiceNamesAutomaticRepairs), ServiceState: ptr(f.repairs),
+		}}
+	}
+	return res, nil
 }
 
 type upgradesAPI struct{ *fakeAzure }
@@ -264,6 +320,9 @@ func servers(h map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth
 func (f gatewaysAPI) BeginBackendHealth(context.Context, string, string, *armnetwork.ApplicationGatewaysClientBeginBackendHealthOptions) (*runtime.Poller[armnetwork.ApplicationGatewaysClientBackendHealthResponse], error) {
 	if err := f.record("gateways.backendHealth"); err != nil {
 		return nil, err
+	}
+	if f.onHealth != nil {
+		f.onHealth()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -325,6 +384,75 @@ func (f autoscaleAPI) NewListByResourceGroupPager(string, *armmonitor.AutoscaleS
 	})
 }
 
+// setting finds an autoscale setting by name in the scripted pages.
+func (f *fakeAzure) setting(name string) *armmonitor.AutoscaleSettingResource {
+	for _, page := range f.scalers {
+		for _, r := range page {
+			if deref(r.Name) == name {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// clone copies a setting through its JSON, as ARM's answers are copies.
+func clone(r *armmonitor.AutoscaleSettingResource) armmonitor.AutoscaleSettingResource {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	var c armmonitor.AutoscaleSettingResource
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (f autoscaleAPI) Get(ctx context.Context, _, name string, _ *armmonitor.AutoscaleSettingsClientGetOptions) (armmonitor.AutoscaleSettingsClientGetResponse, error) {
+	res := armmonitor.AutoscaleSettingsClientGetResponse{}
+	if err := ctx.Err(); err != nil {
+		return res, err // the SDK sends nothing on a cancelled context
+	}
+	if err := f.record("autoscale.get " + name); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.setting(name)
+	if r == nil {
+		return res, apiError(http.StatusNotFound, "ResourceNotFound")
+	}
+	res.AutoscaleSettingResource = clone(r)
+	return res, nil
+}
+
+// CreateOrUpdate replaces the stored setting with the one given, as a PUT
+// does, and records its first profile's minimum and its hold tag.
+func (f autoscaleAPI) CreateOrUpdate(ctx context.Context, _, name string, in armmonitor.AutoscaleSettingResource, _ *armmonitor.AutoscaleSettingsClientCreateOrUpdateOptions) (armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse, error) {
+	res := armmonitor.AutoscaleSettingsClientCreateOrUpdateResponse{}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	put := fmt.Sprintf("autoscale.put min=%s", deref(in.Properties.Profiles[0].Capacity.Minimum))
+	if v := in.Tags[holdTag]; v != nil {
+		put += " hold=" + *v
+	}
+	if err := f.record("autoscale.put"); err != nil {
+		return res, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.setting(name)
+	if r == nil {
+		return res, apiError(http.StatusNotFound, "ResourceNotFound")
+	}
+	*r = clone(&in)
+	f.puts = append(f.puts, put)
+	res.AutoscaleSettingResource = clone(r)
+	return res, nil
+}
+
 func vm(id, zone, provisioning string, latest bool, created time.Time) *armcompute.VirtualMachineScaleSetVM {
 	return &armcompute.VirtualMachineScaleSetVM{
 		ID: ptr(ssID + "/virtualMachines/" + id), InstanceID: ptr(id), Name: ptr(vmss + "_" + id),
@@ -374,9 +502,10 @@ func newFake() *fakeAzure {
 			"2": view("running", "healthy"),
 			"4": view("starting", "initializing"),
 		},
-		ips:    map[string]string{"0": "10.0.1.4", "1": "10.0.1.5", "2": "10.0.1.6", "3": "10.0.1.7", "4": "10.0.1.8"},
-		health: map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": up, "10.0.1.5": down, "10.0.1.6": up, "10.0.1.7": up, "10.0.1.8": unknown},
-		other:  map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": down, "10.0.1.5": up},
+		repairs: armcompute.OrchestrationServiceStateRunning,
+		ips:     map[string]string{"0": "10.0.1.4", "1": "10.0.1.5", "2": "10.0.1.6", "3": "10.0.1.7", "4": "10.0.1.8"},
+		health:  map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": up, "10.0.1.5": down, "10.0.1.6": up, "10.0.1.7": up, "10.0.1.8": unknown},
+		other:   map[string]armnetwork.ApplicationGatewayBackendHealthServerHealth{"10.0.1.4": down, "10.0.1.5": up},
 		scaleSet: armcompute.VirtualMachineScaleSet{
 			ID: ptr(ssID), Name: ptr(vmss), SKU: &armcompute.SKU{Name: ptr("Standard_B2s"), Tier: ptr("Standard"), Capacity: ptr[int64](3)},
 			Properties: &armcompute.VirtualMachineScaleSetProperties{
@@ -535,6 +664,8 @@ func TestMissingPermissionsReported(t *testing.T) {
 			func(fl *Fleet) error { return fl.Kill(context.Background(), "stayup-fleet_0", fleet.Graceful) }},
 		{"autoscale", "autoscale.list#0", actAutoscaleRead,
 			func(fl *Fleet) error { _, err := fl.Capacity(context.Background()); return err }},
+		{"autoscale hold", "autoscale.put", actAutoscaleWrite,
+			func(fl *Fleet) error { return fl.Kill(context.Background(), "stayup-fleet_0", fleet.Graceful) }},
 		{"rolling upgrades", "upgrades.getLatest", actUpgradesRead,
 			func(fl *Fleet) error { _, err := fl.Rollout(context.Background()); return err }},
 	} {
@@ -557,7 +688,7 @@ func TestMissingPermissionsReported(t *testing.T) {
 	}
 }
 
-func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
+func TestKillAbruptCrashesTheContainerAndDeletesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	fl := newFleet(f)
@@ -570,8 +701,32 @@ func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
 		t.Errorf("run command on %q, want %q", got, want)
 	}
 	for _, in := range f.ran {
-		if deref(in.CommandID) != "RunShellScript" || len(in.Script) != 1 || deref(in.Script[0]) != "systemctl stop stayup.service" {
-			t.Errorf("run command %s %v, want RunShellScript [systemctl stop stayup.service]", deref(in.CommandID), in.Script)
+		if deref(in.CommandID) != "RunShellScript" || len(in.Script) != 1 {
+			t.Fatalf("run command %s %v, want RunShellScript with one script", deref(in.CommandID), in.Script)
+		}
+		script := deref(in.Script[0])
+		// The unit (infra/azure/cloud-init.yaml.tmpl) has Restart=always:
+		// a runtime drop-in stops that, then the container itself gets
+		// SIGKILL (not the docker CLI, not a docker stop that drains).
+		for _, want := range []string{
+			"/run/systemd/system/stayup.service.d/", "Restart=no", "systemctl daemon-reload",
+			"docker kill --signal KILL stayup",
+			`echo "stayup-kill exit=${status}"`,
+		} {
+			if !strings.Contains(script, want) {
+				t.Errorf("crash script lacks %q:\n%s", want, script)
+			}
+		}
+		for _, bad := range []string{"systemctl stop", "docker stop", "/etc/systemd/system"} {
+			if strings.Contains(script, bad) {
+				t.Errorf("crash script has %q, which drains or changes the unit for good:\n%s", bad, script)
+			}
+		}
+		if i, j := strings.Index(script, "Restart=no"), strings.Index(script, "docker kill"); i > j {
+			t.Errorf("the container is killed before systemd is kept from restarting it")
+		}
+		if lines := strings.Split(strings.TrimSpace(script), "\n"); !strings.Contains(lines[len(lines)-1], killMarker) {
+			t.Errorf("the marker is not the script's last line: %q", lines[len(lines)-1])
 		}
 	}
 	if len(f.deleted) != 0 || len(f.updates) != 0 {
@@ -582,6 +737,47 @@ func TestKillAbruptStopsTheUnitAndDeletesNothing(t *testing.T) {
 	}
 	if err := fl.Kill(ctxT(t), "stayup-fleet_3", fleet.Abrupt); !errors.Is(err, fleet.ErrNotFound) {
 		t.Errorf("kill of a vanished VM: %v, want ErrNotFound", err)
+	}
+}
+
+func TestKillAbruptFailsLoudlyWhenTheScriptFails(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 5000) + "\n"
+	for _, tc := range []struct {
+		name           string
+		stdout, stderr string
+		want           []string // in the error; nil: the kill succeeded
+	}{
+		{"exit 0", "stayup-kill exit=0\n", "", nil},
+		{"exit 0 after 5 KB of output", long + "stayup-kill exit=0\n", "", nil},
+		{"exit 1", "stayup-kill exit=1\n", "Error response from daemon: cannot kill container: stayup: container is not running\n",
+			[]string{"stayup-fleet_0", "exited 1", "container is not running"}},
+		{"came back", "stayup-kill exit=3\n", "stayup.service is activating after the kill: systemd brought it back\n",
+			[]string{"exited 3", "systemd brought it back"}},
+		{"no marker: cut short", "", "bash: line 3: systemctl: command not found\n",
+			[]string{"stayup-fleet_0", "marker is missing", "command not found"}},
+		{"marker not last", "stayup-kill exit=0\nsomething after\n", "", []string{"marker is missing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake()
+			f.guest = func(string) (string, string) { return tc.stdout, tc.stderr }
+			err := newFleet(f).Kill(ctxT(t), "stayup-fleet_0", fleet.Abrupt)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("kill: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("kill reported success though the script did not kill the container")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }
 
@@ -785,5 +981,59 @@ func TestParseOutputs(t *testing.T) {
 	}
 	if _, err := ParseOutputs(map[string]any{"subscriptionId": "sub"}); err == nil || !strings.Contains(err.Error(), "scaleSetName") {
 		t.Errorf("missing keys: %v, want an error naming scaleSetName", err)
+	}
+}
+
+func TestCheckKillRefusesAbruptWithoutRunningRepairs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		repairs armcompute.OrchestrationServiceState
+		enabled bool
+		mode    fleet.KillMode
+		want    []string // in the refusal; nil: allowed
+	}{
+		{"running", armcompute.OrchestrationServiceStateRunning, true, fleet.Abrupt, nil},
+		{"suspended", armcompute.OrchestrationServiceStateSuspended, true, fleet.Abrupt,
+			[]string{"Suspended", "nothing would replace", "az vmss set-orchestration-service-state --resource-group stayup-rg --name stayup-fleet --service-name AutomaticRepairs --action Resume"}},
+		{"not running", armcompute.OrchestrationServiceStateNotRunning, true, fleet.Abrupt, []string{"NotRunning"}},
+		{"not listed", "", true, fleet.Abrupt, []string{"no AutomaticRepairs"}},
+		{"disabled in the model", armcompute.OrchestrationServiceStateRunning, false, fleet.Abrupt, []string{"disabled in the model", "--mode graceful"}},
+		{"graceful needs no repairs", armcompute.OrchestrationServiceStateSuspended, false, fleet.Graceful, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake()
+			f.repairs = tc.repairs
+			f.scaleSet.Properties.AutomaticRepairsPolicy.Enabled = ptr(tc.enabled)
+			var fl fleet.Fleet = newFleet(f)
+			kc, ok := fl.(fleet.KillChecker)
+			if !ok {
+				t.Fatal("the Azure fleet is not a fleet.KillChecker")
+			}
+			err := kc.CheckKill(ctxT(t), tc.mode)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, fleet.ErrRefused) {
+				t.Fatalf("err %v, want a refusal (ErrRefused)", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+
+	f := newFake()
+	f.errs["scaleSets.getInstanceView"] = []error{apiError(http.StatusForbidden, "AuthorizationFailed")}
+	err := newFleet(f).CheckKill(ctxT(t), fleet.Abrupt)
+	var pe *fleet.PermissionError
+	if !errors.As(err, &pe) || pe.Action != actScaleSetView || errors.Is(err, fleet.ErrRefused) {
+		t.Errorf("denied instance view: %v, want a permission error naming %s, not a refusal", err, actScaleSetView)
 	}
 }
