@@ -150,7 +150,7 @@ func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
 		return fmt.Errorf("stack %s url output %v", o.stack, err)
 	}
 	mode, _ := fleet.ParseKillMode(o.mode)
-	restoreStaleHolds(ctx, s, sf.Fleet)
+	restoreHolds(ctx, sf.Fleet, s.err)
 	live := newFleetView(s.err)
 	exp, err := chaos.Prepare(ctx, chaos.Options{
 		Stack: o.stack, Fleet: sf.Fleet, URL: sf.URL, MinHealthy: o.minHealthy,
@@ -303,24 +303,6 @@ func (v *fleetView) start(url string, pl chaos.Plan) {
 	v.timeout = pl.Timeout
 	fmt.Fprintf(v.w, "probing %s; watching the fleet for up to %v from the kill (%s; predicted whole within %v)\n",
 		url, pl.Timeout, pl.TimeoutFrom, pl.Predicted.Recover)
-}
-
-// restoreStaleHolds puts back what a crashed experiment left held on the
-// platform (Azure's autoscale minimum) and says so. A failure to look is
-// a warning, not a reason to stop: the command still does what it was
-// asked, and the next one looks again.
-func restoreStaleHolds(ctx context.Context, s streams, f fleet.Fleet) {
-	h, ok := f.(fleet.HoldRestorer)
-	if !ok {
-		return
-	}
-	lines, err := h.RestoreStaleHolds(ctx)
-	for _, l := range lines {
-		fmt.Fprintf(s.err, "stayup: %s\n", l)
-	}
-	if err != nil {
-		fmt.Fprintf(s.err, "stayup: warning: could not check for a setting a crashed experiment left held: %v\n", err)
-	}
 }
 
 func (v *fleetView) close() { v.clear() }
