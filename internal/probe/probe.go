@@ -139,20 +139,26 @@ func Header(name string) Option {
 // writes "Version: 1.0.0") then still show which version served.
 func BodyPattern(expr string) Option {
 	return func(c *config) error {
-		if expr == "" {
-			c.pattern = nil
-			return nil
-		}
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			return fmt.Errorf("body pattern %q: %w", expr, err)
-		}
-		if re.NumSubexp() < 1 {
-			return fmt.Errorf("body pattern %q: needs a capture group around the value, e.g. %q", expr, `Version: (\S+)`)
-		}
+		re, err := CompileBodyPattern(expr)
 		c.pattern = re
-		return nil
+		return err
 	}
+}
+
+// CompileBodyPattern checks a BodyPattern: a regular expression with a
+// capture group around the value. Empty is none (nil, nil).
+func CompileBodyPattern(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("body pattern %q: %w", expr, err)
+	}
+	if re.NumSubexp() < 1 {
+		return nil, fmt.Errorf("body pattern %q: needs a capture group around the value, e.g. %q", expr, `Version: (\S+)`)
+	}
+	return re, nil
 }
 
 // FollowRedirects follows up to 10 redirects and judges the final response;
