@@ -142,12 +142,22 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 				// turn healthy before old ones go.
 				MinHealthyPercentage: pulumi.Int(100),
 				MaxHealthyPercentage: pulumi.Int(200),
-				// A refresh whose instances never turn healthy is rolled
-				// back by the group. The provider moves the group to the
-				// new version before it starts the refresh, so the
-				// rollback relaunches that version: rollout watches the
-				// refresh and restores the previous image itself.
-				AutoRollback:   pulumi.Bool(true),
+				// No auto rollback: rollout owns the rollback. The provider
+				// updates the group to the new template version first and
+				// only then starts the refresh, sending a desired
+				// configuration only when auto rollback is on
+				// (terraform-provider-aws internal/service/autoscaling/
+				// group.go: resourceGroupUpdate, then
+				// expandStartInstanceRefreshInput). The refresh's rollback
+				// then "restores" the group's configuration, which already
+				// is the new version, so a bad image is relaunched over and
+				// over (reported on the provider's tracker as "ASG Instance
+				// Refresh Rollback Impaired behavior"); and while that
+				// refresh with a desired configuration is active, AWS
+				// refuses the group update that would put the previous
+				// image back (Auto Scaling user guide, "How an instance
+				// refresh works", Limitations: Update restriction).
+				AutoRollback:   pulumi.Bool(false),
 				SkipMatching:   pulumi.Bool(true),
 				InstanceWarmup: pulumi.String(strconv.Itoa(int(spec.Warmup.Seconds()))),
 				// Standby or scale-in-protected instances would block the

@@ -175,8 +175,8 @@ func TestAutoScalingGroupHealsAndRollsWithoutLosingCapacity(t *testing.T) {
 	if got := testkit.Int(t, asg, prefs+"maxHealthyPercentage"); got != 200 {
 		t.Errorf("refresh maxHealthyPercentage = %d, want 200 (launch before terminate)", got)
 	}
-	if !testkit.Bool(t, asg, prefs+"autoRollback") {
-		t.Error("refresh autoRollback is off")
+	if testkit.Bool(t, asg, prefs+"autoRollback") {
+		t.Error("refresh autoRollback is on: its rollback relaunches the new version (the provider updates the group first), and its desired configuration blocks rollout's own rollback")
 	}
 	if !testkit.Bool(t, asg, prefs+"skipMatching") {
 		t.Error("refresh skipMatching is off")

@@ -32,6 +32,7 @@ type probeOpts struct {
 	untilFailure    bool
 	expect          string
 	header          string
+	versionPattern  string
 	followRedirects bool
 	allowFailures   int
 	json            bool
@@ -81,6 +82,7 @@ except that a status of 400 or more (or a 3xx) fails here, where curl without
 	f.BoolVar(&o.untilFailure, "until-failure", false, "stop at the first failure, like the seed's script")
 	f.StringVar(&o.expect, "expect", "", "a 2xx body must contain this text")
 	f.StringVar(&o.header, "header", "", "record this response header (e.g. the app's version) and report its mix over time")
+	f.StringVar(&o.versionPattern, "version-pattern", "", "when the response lacks --header, read the value from the body with this regular expression's first group (hello-app: 'Version: (\\S+)')")
 	f.BoolVar(&o.followRedirects, "follow-redirects", false, "follow redirects and judge the final response (otherwise a 3xx fails)")
 	f.IntVar(&o.allowFailures, "allow-failures", 0, "exit non-zero only when failures exceed this")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON (docs/probe.md)")
@@ -142,6 +144,9 @@ func (o *probeOpts) options() []probe.Option {
 	}
 	if o.header != "" {
 		opts = append(opts, probe.Header(o.header))
+	}
+	if o.versionPattern != "" {
+		opts = append(opts, probe.BodyPattern(o.versionPattern))
 	}
 	if o.followRedirects {
 		opts = append(opts, probe.FollowRedirects())

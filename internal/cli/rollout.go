@@ -48,6 +48,7 @@ type rolloutOpts struct {
 	allowFailures int
 	noRollback    bool
 	timeout       time.Duration
+	versionPat    string
 	json          bool
 
 	root      string
@@ -69,7 +70,8 @@ func newRolloutCmd(s streams) *cobra.Command {
 		Long: `rollout checks that the stack is deployed, that no rolling update is in
 progress, that the fleet is at its desired capacity and all healthy, and that
 the endpoint answers cleanly for a few seconds. It then starts a probe on the
-stack's url (recording X-Stayup-Version), sets stayup:image, runs up, and
+stack's url (recording X-Stayup-Version, or the version the body prints,
+--version-pattern), sets stayup:image, runs up, and
 waits for the cloud's own rolling update (AWS instance refresh, GCP managed
 instance group update, Azure rolling upgrade) to replace every instance, then
 keeps probing through a settle period. The report shows each phase, the
@@ -102,6 +104,7 @@ success, 130 when interrupted. See docs/rollout.md.`,
 	f.IntVar(&o.allowFailures, "allow-failures", 0, "how many failed probe requests still count as zero downtime")
 	f.BoolVar(&o.noRollback, "no-rollback", false, "leave a failed rollout as it is")
 	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the cloud's rolling update, each way (default: AWS and GCP 30m, Azure 45m)")
+	f.StringVar(&o.versionPat, "version-pattern", rollout.DefaultVersionPattern, "when a response has no X-Stayup-Version header, read the version from the body with this regular expression's first group (the default matches hello-app); empty: header only")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/rollout.md)")
 	return cmd
 }
@@ -118,6 +121,9 @@ func (o *rolloutOpts) Validate() error {
 		return usagef("--allow-failures %d: must be >= 0", o.allowFailures)
 	case o.timeout < 0:
 		return usagef("--timeout %v: must be positive", o.timeout)
+	}
+	if _, err := probe.CompileBodyPattern(o.versionPat); err != nil {
+		return usagef("--version-pattern: %v", err)
 	}
 	return nil
 }
@@ -167,7 +173,7 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 	ro, err := rollout.Prepare(ctx, rollout.Options{
 		StackName: o.stack, Stack: st, Fleet: sf.Fleet, URL: sf.URL, Image: o.image,
 		AllowFailures: o.allowFailures, NoRollback: o.noRollback, Timeout: timeout,
-		Poll: o.poll, Baseline: o.baseline, Settle: settle, Probe: o.probe, Abort: abort,
+		Poll: o.poll, Baseline: o.baseline, Settle: settle, Probe: o.probe, Abort: abort, VersionPattern: o.versionPat,
 		OnEvent: live.event, OnStatus: live.status,
 	})
 	var refused *rollout.RefusedError

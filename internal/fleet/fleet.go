@@ -51,6 +51,17 @@ type HoldRestorer interface {
 	RestoreStaleHolds(ctx context.Context) ([]string, error)
 }
 
+// Canceller is a fleet whose rolling update must be stopped before the
+// stack can be deployed again (AWS: a running instance refresh would go on
+// replacing instances, and while one with a desired configuration is
+// active the group refuses the update that restores the previous image).
+// CancelRollout asks the platform to stop the update and returns at once;
+// the caller waits for Rollout to show it is no longer in progress. No
+// update to cancel is not an error.
+type Canceller interface {
+	CancelRollout(ctx context.Context) error
+}
+
 // State is an instance's lifecycle state, mapped from the cloud's words.
 type State string
 
@@ -130,6 +141,9 @@ type Rollout struct {
 	// instance refresh, a rolling upgrade): an update that started and
 	// finished between two looks still shows as a new start.
 	Started time.Time `json:"started,omitzero"`
+	// Reason is the cloud's explanation of the status, where it gives one
+	// (an instance refresh's StatusReason): why it failed or waits.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Settings are the deployed health and healing settings.
@@ -146,6 +160,10 @@ type Settings struct {
 	// Grace is how long the group ignores a new instance's health
 	// (ASG health check grace, MIG autohealing initial delay, Azure repair grace).
 	Grace time.Duration
+	// Warmup is how long a rolling update waits after a new instance is in
+	// service before it counts it (ASG default instance warmup, which the
+	// instance refresh uses); zero where the cloud has none.
+	Warmup time.Duration
 	// HealInterval x HealThreshold is how long the group's own liveness
 	// check takes to condemn an instance (GCP autohealing); zero where the
 	// group relies on the load balancer's check or the compute API.

@@ -140,7 +140,7 @@ func TestSummaryReadsTheGraph(t *testing.T) {
 	}
 	var text strings.Builder
 	res.Print(&text)
-	for _, want := range []string{"over 2 zones: eu-west-1a, eu-west-1b", "GET /readyz", "auto rollback on", "IMDSv2 required, hop limit 1", "health check type ELB"} {
+	for _, want := range []string{"over 2 zones: eu-west-1a, eu-west-1b", "GET /readyz", "auto rollback off", "IMDSv2 required, hop limit 1", "health check type ELB"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, text.String())
 		}

@@ -127,7 +127,7 @@ var awsRules = []Rule{
 	},
 	{
 		ID: "aws-ha-rolling-update", Cloud: "aws", Category: Availability, Severity: High,
-		Title: "Template changes roll out by instance refresh at 100% minimum healthy with automatic rollback, from a pinned template version",
+		Title: "Template changes roll out by instance refresh at 100% minimum healthy, without the refresh's auto rollback (rollout owns it), from a pinned template version",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			for _, asg := range g.ByType(awsASG) {
@@ -139,8 +139,12 @@ var awsRules = []Rule{
 				if n, ok := asg.Int(pref + "minHealthyPercentage"); !ok || n < 100 {
 					out = append(out, fail(asg, "Auto Scaling group %s refreshes with minHealthyPercentage %v: set it to 100 (and maxHealthyPercentage above 100) so no capacity is taken away during a rollout", asg.Name, asg.Get(pref+"minHealthyPercentage")))
 				}
-				if on, _ := asg.Bool(pref + "autoRollback"); !on {
-					out = append(out, fail(asg, "Auto Scaling group %s refreshes without autoRollback: set instanceRefresh.preferences.autoRollback = true so a failing rollout is undone", asg.Name))
+				// The provider moves the group to the new template version
+				// before it starts the refresh, so the refresh's rollback
+				// relaunches the new version, and its desired configuration
+				// makes AWS refuse the update that would restore the old one.
+				if on, _ := asg.Bool(pref + "autoRollback"); on {
+					out = append(out, fail(asg, "Auto Scaling group %s refreshes with autoRollback: the provider updates the group to the new template version before the refresh starts, so that rollback relaunches the new version and blocks the group update that would restore the old one; set instanceRefresh.preferences.autoRollback = false and let stayup rollout roll back", asg.Name))
 				}
 				if _, ok := asg.Int("launchTemplate.version"); !ok && asg.Get("launchTemplate") != nil {
 					out = append(out, fail(asg, "Auto Scaling group %s uses launch template version %q: pin the template's latest version number (instance refresh rollback refuses $Latest and $Default)", asg.Name, asg.Str("launchTemplate.version")))

@@ -218,9 +218,13 @@ func TestRulesReadStringTypedInputs(t *testing.T) {
 	set(t, lt, "metadataOptions.httpPutResponseHopLimit", "1")
 	asg := find(t, g, "aws:autoscaling/group:Group", "stayup-fleet")
 	set(t, asg, "minSize", "3")
-	set(t, asg, "instanceRefresh.preferences.autoRollback", "true")
+	set(t, asg, "instanceRefresh.preferences.autoRollback", "false")
 	if bad := unwaived(policy.Check(g), ""); len(bad) > 0 {
 		t.Errorf("string-typed inputs: %+v", bad)
+	}
+	set(t, asg, "instanceRefresh.preferences.autoRollback", "true")
+	if got := unwaived(policy.Check(g), "aws-ha-rolling-update"); len(got) != 1 {
+		t.Errorf("autoRollback \"true\" as a string: findings %+v, want the rolling-update rule to fail", got)
 	}
 	if got := policy.CloudOf(&graph.Graph{}); got != "" {
 		t.Errorf("CloudOf(empty) = %q", got)

@@ -78,7 +78,7 @@ var mutations = []mutation{
 	{"aws-ha-autohealing", "aws", "EC2 checks", setIn(asgT, "stayup-fleet", "healthCheckType", "EC2"), `healthCheckType = "ELB"`},
 	{"aws-ha-autohealing", "aws", "no grace", delIn(asgT, "stayup-fleet", "healthCheckGracePeriod"), "healthCheckGracePeriod"},
 	{"aws-ha-rolling-update", "aws", "90% healthy", setIn(asgT, "stayup-fleet", "instanceRefresh.preferences.minHealthyPercentage", 90.0), "set it to 100"},
-	{"aws-ha-rolling-update", "aws", "no rollback", setIn(asgT, "stayup-fleet", "instanceRefresh.preferences.autoRollback", false), "autoRollback = true"},
+	{"aws-ha-rolling-update", "aws", "auto rollback on", setIn(asgT, "stayup-fleet", "instanceRefresh.preferences.autoRollback", true), "autoRollback = false"},
 	{"aws-ha-rolling-update", "aws", "$Latest", setIn(asgT, "stayup-fleet", "launchTemplate.version", "$Latest"), "pin the template's latest version"},
 	{"aws-ha-rolling-update", "aws", "no refresh", delIn(asgT, "stayup-fleet", "instanceRefresh"), "add a Rolling instance refresh"},
 	{"aws-exposure-public-entry", "aws", "a second public ALB", func(t *testing.T, g *graph.Graph) {

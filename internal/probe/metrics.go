@@ -45,8 +45,9 @@ type failure struct {
 }
 
 type headerSeen struct {
-	at    time.Time
-	value string
+	at       time.Time
+	value    string
+	fromBody bool
 }
 
 // NewMetrics returns an aggregator for results of probing url from start,
@@ -102,8 +103,8 @@ func (m *Metrics) Add(r Result) {
 	cs.Retries += r.Retries
 	if r.Status != 0 {
 		m.statuses[r.Status]++
-		if m.cfg.header != "" {
-			m.headers = append(m.headers, headerSeen{r.Scheduled, r.HeaderValue})
+		if m.cfg.header != "" || m.cfg.pattern != nil {
+			m.headers = append(m.headers, headerSeen{r.Scheduled, r.HeaderValue, r.FromBody})
 		}
 	}
 	if r.OK() {
@@ -230,9 +231,24 @@ type Latency struct {
 // and how the mix changed over time: the evidence that a rollout really
 // switched what serves.
 type HeaderMix struct {
-	Name   string
-	Values []HeaderValue // in order of first appearance
-	Mix    []MixSegment
+	Name string // the header; empty when only BodyPattern is set
+	// Pattern is the BodyPattern read when the header is absent, and
+	// FromBody how many responses' values came from it.
+	Pattern  string
+	FromBody int
+	Values   []HeaderValue // in order of first appearance
+	Mix      []MixSegment
+}
+
+// Source says where the values were read, for people.
+func (h *HeaderMix) Source() string {
+	switch {
+	case h.Pattern == "":
+		return "header " + h.Name
+	case h.Name == "":
+		return "body /" + h.Pattern + "/"
+	}
+	return "header " + h.Name + ", else body /" + h.Pattern + "/"
 }
 
 // HeaderValue is one value of the header; empty means the header was absent.
@@ -283,8 +299,11 @@ func (m *Metrics) summary(end time.Time, stopped string) Summary {
 		s.LongestGap = longestGap(m.oks, m.start, m.last, m.cfg.interval)
 	}
 	s.Latency = percentiles(m.latencies)
-	if m.cfg.header != "" {
+	if m.cfg.header != "" || m.cfg.pattern != nil {
 		s.Header = headerMix(m.cfg.header, m.headers, end.Sub(m.start))
+		if m.cfg.pattern != nil {
+			s.Header.Pattern = m.cfg.pattern.String()
+		}
 	}
 	s.Timeline = timeline(s)
 	return s
@@ -367,6 +386,9 @@ func headerMix(name string, seen []headerSeen, span time.Duration) *HeaderMix {
 		}
 		h.Values[i].Count++
 		h.Values[i].Last = o.at
+		if o.fromBody {
+			h.FromBody++
+		}
 	}
 	if len(hs) == 0 {
 		return h
@@ -424,10 +446,14 @@ func timeline(s Summary) []Event {
 			Event{w.End, fmt.Sprintf("failures ended after %v: %d failed requests", round(w.Duration()), w.Failures)})
 	}
 	if s.Header != nil {
+		name := s.Header.Name
+		if name == "" {
+			name = "body value"
+		}
 		for _, v := range s.Header.Values {
 			ev = append(ev,
-				Event{v.First, fmt.Sprintf("first response with %s %s", s.Header.Name, headerText(v.Value))},
-				Event{v.Last, fmt.Sprintf("last response with %s %s", s.Header.Name, headerText(v.Value))})
+				Event{v.First, fmt.Sprintf("first response with %s %s", name, headerText(v.Value))},
+				Event{v.Last, fmt.Sprintf("last response with %s %s", name, headerText(v.Value))})
 		}
 	}
 	stopped := "probe stopped"

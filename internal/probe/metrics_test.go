@@ -96,11 +96,11 @@ func TestHeaderMixSegments(t *testing.T) {
 	for ms := 0; ms < 6000; ms += 100 {
 		switch {
 		case ms < 2000:
-			seen = append(seen, headerSeen{at(ms), "v1"})
+			seen = append(seen, headerSeen{at: at(ms), value: "v1"})
 		case ms < 4000:
-			seen = append(seen, headerSeen{at(ms), "v1"}, headerSeen{at(ms), "v2"})
+			seen = append(seen, headerSeen{at: at(ms), value: "v1"}, headerSeen{at: at(ms), value: "v2"})
 		default:
-			seen = append(seen, headerSeen{at(ms), "v2"})
+			seen = append(seen, headerSeen{at: at(ms), value: "v2"})
 		}
 	}
 	h := headerMix("X-Version", seen, 6*time.Second)

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type config struct {
 	untilFailure    bool
 	expect          string
 	header          string
+	pattern         *regexp.Regexp
 	followRedirects bool
 	allowFailures   int
 	clients         []Client
@@ -130,6 +132,35 @@ func Header(name string) Option {
 	return func(c *config) error { c.header = http.CanonicalHeaderKey(name); return nil }
 }
 
+// BodyPattern reads the recorded value from the body when the Header's
+// header is absent (or no Header is set): the first capture group of the
+// regular expression expr, searched in the body's first MiB. Images that
+// print their version instead of sending a header (Google's hello-app
+// writes "Version: 1.0.0") then still show which version served.
+func BodyPattern(expr string) Option {
+	return func(c *config) error {
+		re, err := CompileBodyPattern(expr)
+		c.pattern = re
+		return err
+	}
+}
+
+// CompileBodyPattern checks a BodyPattern: a regular expression with a
+// capture group around the value. Empty is none (nil, nil).
+func CompileBodyPattern(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("body pattern %q: %w", expr, err)
+	}
+	if re.NumSubexp() < 1 {
+		return nil, fmt.Errorf("body pattern %q: needs a capture group around the value, e.g. %q", expr, `Version: (\S+)`)
+	}
+	return re, nil
+}
+
 // FollowRedirects follows up to 10 redirects and judges the final response;
 // without it a 3xx is a failure, because a load balancer that redirects is
 // not serving the app.
@@ -189,8 +220,11 @@ type Result struct {
 	Status int
 	// Err says why the request failed: empty on success.
 	Err string
-	// HeaderValue is the value of the header chosen with Header.
+	// HeaderValue is the value of the header chosen with Header or, when
+	// the response has none, the value BodyPattern found in the body.
 	HeaderValue string
+	// FromBody is set when HeaderValue came from the body.
+	FromBody bool
 	// Reused is set when the request went out on a kept-alive connection.
 	Reused bool
 	// Retries counts the times Go's transport silently sent the request
@@ -477,7 +511,14 @@ func (p *Probe) send(j job) {
 		if p.cfg.header != "" {
 			r.HeaderValue = resp.Header.Get(p.cfg.header)
 		}
-		err = p.check(resp)
+		fromBody := r.HeaderValue == "" && p.cfg.pattern != nil
+		var body []byte
+		body, err = p.check(resp, fromBody)
+		if fromBody {
+			if m := p.cfg.pattern.FindSubmatch(body); m != nil {
+				r.HeaderValue, r.FromBody = string(m[1]), true
+			}
+		}
 		resp.Body.Close()
 	}
 	r.Latency = time.Since(sent)
@@ -496,26 +537,27 @@ func (e errStatus) Error() string { return "status " + strconv.Itoa(e.code) }
 
 var errBody = errors.New("body does not contain the expected text")
 
-// check reads the body and judges the response.
-func (p *Probe) check(resp *http.Response) error {
-	if p.cfg.expect != "" {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxExpectBody))
+// check reads the body and judges the response; it returns the body's
+// first MiB when it had to read it (--expect, or keep for BodyPattern).
+func (p *Probe) check(resp *http.Response, keep bool) ([]byte, error) {
+	var body []byte
+	if p.cfg.expect != "" || keep {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxExpectBody))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode/100 == 2 && !strings.Contains(string(body), p.cfg.expect) {
-			return errBody
-		}
-	} else if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return body, err
+	}
+	if p.cfg.expect != "" && resp.StatusCode/100 == 2 && !strings.Contains(string(body), p.cfg.expect) {
+		return body, errBody
 	}
 	if resp.StatusCode/100 != 2 {
-		return errStatus{resp.StatusCode}
+		return body, errStatus{resp.StatusCode}
 	}
-	return nil
+	return body, nil
 }
 
 // reason turns an error into a short class for counting: the same cause

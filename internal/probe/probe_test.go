@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -491,6 +492,43 @@ func TestHeaderSwitch(t *testing.T) {
 	}
 }
 
+// helloApp answers as Google's hello-app does (kubernetes-engine-samples
+// quickstarts/hello-app/main.go): no version header, the version in the
+// plain-text body.
+func helloApp(version *atomic.Value) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "Hello, world!\nVersion: %s\nHostname: hello-app-7d9c\n", version.Load())
+	})
+}
+
+// With no version header, the body pattern reads the version hello-app
+// prints, so the mix shows the switch; a header, when sent, wins.
+func TestVersionFromBody(t *testing.T) {
+	t.Parallel()
+	var v atomic.Value
+	v.Store("1.0.0")
+	srv := httptest.NewServer(helloApp(&v))
+	t.Cleanup(srv.Close)
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		v.Store("2.0.0")
+	}()
+	s := run(t, srv.URL, Rate(50), Duration(300*time.Millisecond), Header("X-Stayup-Version"), BodyPattern(`Version: (\S+)`))
+	h := s.Header
+	if h == nil || len(h.Values) != 2 || h.Values[0].Value != "1.0.0" || h.Values[1].Value != "2.0.0" {
+		t.Fatalf("version mix %+v, want 1.0.0 then 2.0.0 read from the body", h)
+	}
+	if h.FromBody != s.Requests || h.Pattern != `Version: (\S+)` {
+		t.Errorf("%d of %d values from the body (pattern %q), want all", h.FromBody, s.Requests, h.Pattern)
+	}
+
+	f := newFaultServer(t)
+	s = run(t, f.url(), Rate(50), Duration(100*time.Millisecond), Header("x-version"), BodyPattern(`(hello)`))
+	if h := s.Header; h == nil || len(h.Values) != 1 || h.Values[0].Value != "v1" || h.FromBody != 0 {
+		t.Errorf("with the header present: %+v, want the header's v1 only", h)
+	}
+}
+
 func TestStartRejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -503,6 +541,8 @@ func TestStartRejects(t *testing.T) {
 		{"http://127.0.0.1/", []Option{Timeout(0)}},
 		{"http://127.0.0.1/", []Option{AllowFailures(-1)}},
 		{"http://127.0.0.1/", []Option{Clients()}},
+		{"http://127.0.0.1/", []Option{BodyPattern(`Version: \S+`)}},
+		{"http://127.0.0.1/", []Option{BodyPattern(`(`)}},
 	}
 	for _, tt := range tests {
 		if p, err := Start(context.Background(), tt.url, tt.opts...); err == nil {

@@ -68,9 +68,11 @@ type (
 		Max float64 `json:"max"`
 	}
 	jsonHeader struct {
-		Name   string          `json:"name"`
-		Values []jsonHeaderVal `json:"values"`
-		Mix    []jsonMix       `json:"mix"`
+		Name     string          `json:"name"`
+		Pattern  string          `json:"body_pattern,omitempty"`
+		FromBody int             `json:"from_body"`
+		Values   []jsonHeaderVal `json:"values"`
+		Mix      []jsonMix       `json:"mix"`
 	}
 	jsonHeaderVal struct {
 		Value string    `json:"value"`
@@ -125,7 +127,7 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		j.Statuses[strconv.Itoa(code)] = n
 	}
 	if h := s.Header; h != nil {
-		jh := &jsonHeader{Name: h.Name, Values: []jsonHeaderVal{}, Mix: []jsonMix{}}
+		jh := &jsonHeader{Name: h.Name, Pattern: h.Pattern, FromBody: h.FromBody, Values: []jsonHeaderVal{}, Mix: []jsonMix{}}
 		for _, v := range h.Values {
 			jh.Values = append(jh.Values, jsonHeaderVal(v))
 		}
@@ -187,7 +189,10 @@ func (s Summary) Print(w io.Writer) {
 		p("errors: %s\n", countsText(s.Errors))
 	}
 	if h := s.Header; h != nil {
-		p("header %s:\n", h.Name)
+		p("%s:\n", h.Source())
+		if h.Pattern != "" {
+			p("  %d responses' values read from the body\n", h.FromBody)
+		}
 		if len(h.Mix) == 0 {
 			p("  no responses\n")
 		}

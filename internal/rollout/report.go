@@ -22,6 +22,10 @@ type Report struct {
 	Rollback        *RollbackReport // nil when nothing was rolled back
 	Probe           *probe.Summary
 	AllowedFailures int
+	// VersionEvidence says where the versions clients saw came from:
+	// "header", "body", "header and body", or "none" (the verdict then
+	// rests on the fleet's instances only).
+	VersionEvidence string
 	Verdict, Reason string
 }
 
@@ -62,6 +66,7 @@ type (
 		To              string           `json:"to_image"`
 		Capacity        fleet.Capacity   `json:"capacity"`
 		Instances       []fleet.Instance `json:"instances_before"`
+		NoProgressMS    float64          `json:"no_progress_bound_ms"`
 		Before          fleet.Rollout    `json:"cloud_rollout_before"`
 		Forward         fleet.Rollout    `json:"cloud_rollout_forward"`
 		Final           fleet.Rollout    `json:"cloud_rollout_final"`
@@ -73,6 +78,7 @@ type (
 		Rollback        *jsonRollback    `json:"rollback"`
 		AllowedFailures int              `json:"allowed_failures"`
 		Probe           *probe.Summary   `json:"probe"`
+		VersionEvidence string           `json:"version_evidence"`
 		Verdict         string           `json:"verdict"`
 		Reason          string           `json:"reason,omitempty"`
 	}
@@ -109,10 +115,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (r Report) MarshalJSON() ([]byte, error) {
 	j := jsonReport{
 		Stack: r.Stack, Cloud: r.Cloud, Group: r.Group, URL: r.URL, From: r.From, To: r.To,
-		Capacity: r.Capacity, Instances: r.Instances, Before: r.Before, Forward: r.Forward, Final: r.Final,
+		Capacity: r.Capacity, Instances: r.Instances, NoProgressMS: ms(r.NoProgress), Before: r.Before, Forward: r.Forward, Final: r.Final,
 		Start: r.Start, End: r.End, DurationMS: ms(r.End.Sub(r.Start)),
 		Phases: []jsonPhase{}, Timeline: []jsonEvent{},
-		AllowedFailures: r.AllowedFailures, Probe: r.Probe, Verdict: r.Verdict, Reason: r.Reason,
+		AllowedFailures: r.AllowedFailures, Probe: r.Probe, VersionEvidence: r.VersionEvidence, Verdict: r.Verdict, Reason: r.Reason,
 	}
 	if j.Instances == nil {
 		j.Instances = []fleet.Instance{}
@@ -152,6 +158,7 @@ func (r Report) Print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("rollout on stack %s (%s, group %s): %s → %s\n", r.Stack, r.Cloud, r.Group, r.From, r.To)
 	p("  fleet before: %d desired (min %d, max %d), %d listed\n", r.Capacity.Desired, r.Capacity.Min, r.Capacity.Max, len(r.Instances))
+	p("  no-progress bound: a replacement in service within %v (grace %v + warm-up %v + margin)\n", round(r.NoProgress), r.Settings.Grace, r.Settings.Warmup)
 	p("phases (total %v):\n", round(r.End.Sub(r.Start)))
 	for _, ph := range r.Phases {
 		p("  %-9s %s  %9v  %-14s versions: %s\n", ph.Name, ph.Start.Format("15:04:05.000"), round(ph.End.Sub(ph.Start)), ph.Outcome, mixText(ph.Versions))
@@ -183,8 +190,11 @@ func (r Report) Print(w io.Writer) {
 			}
 		}
 		p("longest gap between successes %v; latency p50 %v, p99 %v\n", round(s.LongestGap.Duration()), round(s.Latency.P50), round(s.Latency.P99))
+		if r.VersionEvidence == "none" {
+			p("clients' responses carried no version (no %s header, no body match): the verdict rests on the fleet's instances\n", VersionHeader)
+		}
 		if h := s.Header; h != nil && len(h.Mix) > 0 {
-			p("version mix over time (%s):\n", h.Name)
+			p("version mix over time (%s):\n", h.Source())
 			for _, m := range h.Mix {
 				p("  %s → %s  %s\n", m.Start.Format("15:04:05.000"), m.End.Format("15:04:05.000"), mixText(m.Counts))
 			}

@@ -33,6 +33,38 @@ const ImageKey = "stayup:image"
 // records it to show which version served the traffic over time.
 const VersionHeader = "X-Stayup-Version"
 
+// DefaultVersionPattern reads the version from the body of a response
+// without VersionHeader: Google's hello-app, the default image, prints
+// "Version: 1.0.0" (kubernetes-engine-samples quickstarts/hello-app).
+const DefaultVersionPattern = `Version: (\S+)`
+
+// The no-progress rule. With MinHealthyPercentage 100 a new image that
+// never passes the health check keeps the AWS refresh InProgress for up to
+// an hour (Auto Scaling user guide, "How an instance refresh works",
+// Limitations: one-hour timeout) while the old instances serve and clients
+// see nothing wrong; surge on GCP and Azure behaves alike. So the roll
+// forward fails when
+//   - no replacement (an instance on the target revision that was not there
+//     before) is in service within Grace + Warmup + NoProgressMargin of the
+//     update starting: Grace is the boot time the group allows before it
+//     judges health, Warmup what the refresh waits after that, and the
+//     margin covers the launch itself (EC2 pending to running, typically
+//     under a minute), the load balancer's healthy threshold (2 x 5 s) and
+//     rollout's poll; with the shipped 180 s and 60 s that is 6 minutes;
+//   - or MaxFailedReplacements replacements left the group without ever
+//     serving: the group terminated them as unhealthy. One can be a host or
+//     zone fault; two, on different instances, is the image.
+const (
+	NoProgressMargin      = 2 * time.Minute
+	MaxFailedReplacements = 2
+)
+
+// DefaultCancelTimeout bounds the wait for a cancelled update to stop
+// (AWS: Cancelling lasts until the launches and terminations under way are
+// done: a drain of 30 s and a stop of up to 60 s, a boot of up to the
+// grace). Assumed, to check on a live run: a cancel ends within minutes.
+const DefaultCancelTimeout = 10 * time.Minute
+
 // Verdicts.
 const (
 	Succeeded      = "success"
@@ -89,6 +121,14 @@ type Options struct {
 	Settle time.Duration
 	// Probe configures the probe (rate, timeout).
 	Probe []probe.Option
+	// VersionPattern reads the version from the body when a response has
+	// no VersionHeader (the command's default is DefaultVersionPattern);
+	// empty reads the header only.
+	VersionPattern string
+	// ProgressMargin replaces NoProgressMargin (tests shorten it);
+	// CancelTimeout replaces DefaultCancelTimeout, at most Timeout.
+	ProgressMargin time.Duration
+	CancelTimeout  time.Duration
 	// Abort, when closed (a second Ctrl-C), stops the rollback too.
 	Abort <-chan struct{}
 	// OnEvent is called with each timeline event; OnStatus with each read
@@ -151,6 +191,10 @@ type Plan struct {
 	Capacity                 fleet.Capacity
 	Instances                []fleet.Instance
 	Before                   fleet.Rollout
+	// Settings are the fleet's health settings, from which NoProgress,
+	// the no-progress bound, is computed.
+	Settings   fleet.Settings
+	NoProgress time.Duration
 }
 
 // RefusedError is a preflight check saying no: nothing was changed.
@@ -181,6 +225,13 @@ func Prepare(ctx context.Context, o Options) (*Rollout, error) {
 	if o.Settle < 0 {
 		o.Settle = 0
 	}
+	if o.ProgressMargin <= 0 {
+		o.ProgressMargin = NoProgressMargin
+	}
+	if o.CancelTimeout <= 0 {
+		o.CancelTimeout = DefaultCancelTimeout
+	}
+	o.CancelTimeout = min(o.CancelTimeout, o.Timeout)
 	out, err := o.Stack.Outputs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the stack's outputs: %w", err)
@@ -224,9 +275,14 @@ func Prepare(ctx context.Context, o Options) (*Rollout, error) {
 	if err := guardHealthy(capa, list); err != nil {
 		return nil, err
 	}
+	set, err := f.Settings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the fleet's health settings (for the no-progress bound): %w", err)
+	}
 	return &Rollout{o: o, Plan: Plan{
 		Stack: o.StackName, Cloud: f.Cloud(), Group: f.Name(), URL: o.URL,
 		From: from, To: o.Image, Capacity: capa, Instances: list, Before: roll,
+		Settings: set, NoProgress: set.Grace + set.Warmup + o.ProgressMargin,
 	}}, nil
 }
 
@@ -252,17 +308,22 @@ func guardHealthy(c fleet.Capacity, list []fleet.Instance) error {
 	return nil
 }
 
-// failedStatus says whether the cloud's rollout status means the platform
-// gave up, and who then owns putting the stack back. On AWS the provider
-// moved the group to the new template version before the refresh started,
-// so the refresh's own rollback relaunches the new version: rollout owns
-// it. Azure's rolling upgrade rolls failed instances back on a policy
-// breach. GCP has no failed state: a MIG that does not converge times out.
+// failedStatus says whether the cloud's rollout status means the roll
+// forward is over without success, and who then owns putting the stack
+// back. It ends the forward wait at once, even while the cloud is still
+// busy (a rollback or a cancel under way: rollout's own rollback cancels
+// it and waits first). On AWS the provider moved the group to the new
+// template version before the refresh started, so a refresh's own rollback
+// relaunches the new version: rollout owns it. Azure's rolling upgrade
+// rolls failed instances back on a policy breach. GCP has no failed state:
+// a MIG that does not converge is caught by the no-progress rule or the
+// timeout.
 func failedStatus(cloud, status string) (bool, string) {
 	switch cloud {
 	case "aws":
 		switch status {
-		case "RollbackSuccessful", "RollbackFailed", "Failed", "Cancelled":
+		case "Failed", "Cancelling", "Cancelled",
+			"RollbackInProgress", "RollbackSuccessful", "RollbackFailed":
 			return true, OwnerStayup
 		}
 	case "azure":
@@ -282,6 +343,9 @@ type run struct {
 	mu     sync.Mutex
 	phase  string
 	counts map[string]map[string]int // phase -> version header -> responses
+	// withVersion counts responses that carried a version, fromBody those
+	// whose version came from the body.
+	withVersion, fromBody int
 }
 
 func (x *run) emit(kind, detail string) {
@@ -326,6 +390,12 @@ func (x *run) onResult(res probe.Result) {
 		x.counts[x.phase] = m
 	}
 	m[res.HeaderValue]++
+	if res.HeaderValue != "" {
+		x.withVersion++
+	}
+	if res.FromBody {
+		x.fromBody++
+	}
 }
 
 func (x *run) versions(phase string) map[string]int {
@@ -351,7 +421,7 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 	o := ro.o
 	r := &Report{Plan: ro.Plan, Start: time.Now(), AllowedFailures: o.AllowFailures}
 	x := &run{o: o, r: r, counts: map[string]map[string]int{}}
-	opts := append(slices.Clone(o.Probe), probe.Header(VersionHeader), probe.AllowFailures(o.AllowFailures), probe.OnResult(x.onResult))
+	opts := append(slices.Clone(o.Probe), probe.Header(VersionHeader), probe.BodyPattern(o.VersionPattern), probe.AllowFailures(o.AllowFailures), probe.OnResult(x.onResult))
 	// The probe is stopped by the rollout, not by ctx: an interrupt still
 	// probes through the rollback.
 	p, err := probe.Start(context.WithoutCancel(ctx), o.URL, opts...)
@@ -368,6 +438,7 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 			r.Phases[i].Versions = x.versions(r.Phases[i].Name)
 		}
 		r.Verdict, r.Reason = verdict, reason
+		r.VersionEvidence = x.versionEvidence()
 		x.emit("verdict", verdict)
 		return *r, nil
 	}
@@ -442,6 +513,9 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 	case outTimeout:
 		x.end("timeout")
 		return fail(w.detail, OwnerStayup, false)
+	case outNoProgress:
+		x.end("no progress")
+		return fail(w.detail, OwnerStayup, false)
 	}
 	x.end("converged")
 
@@ -467,12 +541,54 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 		x.end("mixed versions")
 		return fail(fmt.Sprintf("after the fleet converged clients still saw several versions: %s", mixText(vs)), OwnerStayup, false)
 	}
+	// What clients saw must agree with what runs: the fleet reporting the
+	// new revision everywhere is the platform's word, not proof that the
+	// new image serves (an update applied in place can leave the old
+	// container running).
+	if old, ok := sameVersion(x.versions(PhaseBaseline), x.versions(PhaseSettle)); ok {
+		x.end("old version")
+		return fail(fmt.Sprintf("after the fleet converged clients still saw only version %s, the one served before the rollout: the new image is not proved to serve", old), OwnerStayup, false)
+	}
+	if x.versionEvidence() == "none" {
+		x.emit("no version seen", fmt.Sprintf("responses carried no %s header and no match for %q: the verdict rests on the fleet (%d in service on %s)", VersionHeader, o.VersionPattern, final.OnTarget, final.Rollout.Target))
+	}
 	if x.overBudget() {
 		x.end("probe budget")
 		return fail(x.budgetText(), OwnerStayup, false)
 	}
 	x.end("clean")
 	return finish(Succeeded, "")
+}
+
+// sameVersion reports the one version clients saw both before anything
+// changed and after the fleet converged, when that is all they saw.
+func sameVersion(before, after map[string]int) (string, bool) {
+	if len(before) != 1 || len(after) != 1 {
+		return "", false
+	}
+	for v := range after {
+		if v != "" && before[v] > 0 {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// versionEvidence says where the versions clients saw came from: the
+// header, the body, both, or none (every response lacked a version).
+func (x *run) versionEvidence() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	header, body := x.withVersion > x.fromBody, x.fromBody > 0
+	switch {
+	case header && body:
+		return "header and body"
+	case header:
+		return "header"
+	case body:
+		return "body"
+	}
+	return "none"
 }
 
 func (x *run) budgetText() string {
@@ -501,6 +617,7 @@ const (
 	outProbe       = "probe"
 	outPlatform    = "platform"
 	outTimeout     = "timeout"
+	outNoProgress  = "no progress"
 )
 
 type waitResult struct {
@@ -542,9 +659,10 @@ func (x *run) converged(ctx context.Context, from fleet.Rollout, report bool) (S
 }
 
 // wait polls the fleet until the update away from `from` converged, the
-// platform gave up, the probe's budget is spent (when budget), the timeout,
-// or ctx ends (stop: Ctrl-C on the way forward, Abort on the way back).
-func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) waitResult {
+// platform gave up, the probe's budget is spent or the update makes no
+// progress (both on the way forward: forward), the timeout, or ctx ends
+// (stop: Ctrl-C on the way forward, Abort on the way back).
+func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, forward bool) waitResult {
 	o := x.o
 	deadline := time.Now().Add(o.Timeout)
 	cloud := o.Fleet.Cloud()
@@ -552,6 +670,7 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) w
 	var lastErr string
 	var last fleet.Rollout
 	var lastStatus string
+	var prog *progress
 	for {
 		st, done := x.converged(ctx, from, true)
 		if st.Err != nil {
@@ -570,16 +689,31 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) w
 			if !moved && updateSeen(from, ro) {
 				moved = true
 				x.emit("update started", "target "+ro.Target)
+				if forward {
+					prog = newProgress(x.r.Instances, st.Time, x.r.NoProgress)
+				}
 			}
-			if failed, owner := failedStatus(cloud, ro.Status); failed && !ro.InProgress && moved {
-				return waitResult{outPlatform, fmt.Sprintf("the cloud's rolling update ended %s", ro.Status), owner, last}
+			// A failed status counts once it belongs to this update, not
+			// to the one seen before it.
+			sameAsBefore := ro.Status == from.Status && ro.Started.Equal(from.Started)
+			if failed, owner := failedStatus(cloud, ro.Status); failed && moved && !sameAsBefore {
+				return waitResult{outPlatform, "the cloud's rolling update is " + statusText(ro), owner, last}
 			}
 			if done && moved {
 				x.emit("fleet converged", fmt.Sprintf("%d in service on %s", st.OnTarget, ro.Target))
 				return waitResult{outConverged, "", "", last}
 			}
+			if prog != nil {
+				for _, e := range prog.observe(st.Time, ro.Target, st.Instances) {
+					x.emit(e.kind, e.detail)
+				}
+				if why := prog.verdict(st.Time); why != "" {
+					x.emit("no progress", why)
+					return waitResult{outNoProgress, why + " (last status " + statusText(ro) + ")", OwnerStayup, last}
+				}
+			}
 		}
-		if budget && x.overBudget() {
+		if forward && x.overBudget() {
 			return waitResult{outProbe, x.budgetText(), OwnerStayup, last}
 		}
 		if stop.Err() != nil {
@@ -592,6 +726,15 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, budget bool) w
 		}
 		sleep(stop, min(o.Poll, time.Until(deadline)))
 	}
+}
+
+// statusText is the cloud's status with its reason, for people.
+func statusText(r fleet.Rollout) string {
+	s := fmt.Sprintf("%s (target %s, %d%%)", r.Status, r.Target, r.Percent)
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
 }
 
 // updateSeen tells whether the group has begun the update since the state
@@ -644,19 +787,34 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 		x.end("done")
 		return true, fmt.Sprintf("the platform rolled the instances back; the stack was refreshed and %s restored to %s", ImageKey, x.r.From)
 	}
-	if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
-		return failed("restore "+ImageKey, err)
-	}
-	step("config restored: " + ImageKey + "=" + x.r.From)
-	if _, err := o.Stack.Up(rctx); err != nil {
-		return failed("up with the previous image", err)
-	}
-	step("up with the previous image succeeded")
 	// Converging back means moving off where the forward update got to.
 	from := x.r.Forward
 	if from.Target == "" {
 		from = x.r.Before
 	}
+	// Where the platform's update must be stopped before an up (AWS: a
+	// running refresh would go on launching the new image, and one with a
+	// desired configuration makes the group refuse the up), cancel it and
+	// wait until it is over.
+	var stopErr error
+	if c, ok := o.Fleet.(fleet.Canceller); ok {
+		var stopped fleet.Rollout
+		stopped, stopErr = x.cancel(rctx, c, step)
+		if stopErr == nil && stopped.Target != "" {
+			from = stopped
+		}
+	}
+	if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
+		return failed("restore "+ImageKey, err)
+	}
+	step("config restored: " + ImageKey + "=" + x.r.From)
+	if stopErr != nil {
+		return failed("stop the cloud's rolling update", fmt.Errorf("%w; the config names %s again: run stayup up once stayup status shows no update in progress", stopErr, x.r.From))
+	}
+	if _, err := o.Stack.Up(rctx); err != nil {
+		return failed("up with the previous image", err)
+	}
+	step("up with the previous image succeeded")
 	w := x.wait(rctx, rctx, from, false)
 	rb.Final = w.last
 	switch w.outcome {
@@ -668,6 +826,51 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 		return failed("wait for the fleet", errors.New("stopped (Ctrl-C twice)"))
 	}
 	return failed("wait for the fleet", errors.New(w.detail))
+}
+
+// cancel stops the fleet's rolling update when one is in progress and
+// waits, at most CancelTimeout, until the cloud shows it over (AWS:
+// Cancelled, or Successful, Failed, Rollback* when it ended on its own
+// first), reporting each status on the way. It returns the last read.
+func (x *run) cancel(ctx context.Context, c fleet.Canceller, step func(string)) (fleet.Rollout, error) {
+	f := x.o.Fleet
+	ro, err := f.Rollout(ctx)
+	if err != nil {
+		return ro, fmt.Errorf("read the fleet's rollout: %w", err)
+	}
+	if !ro.InProgress {
+		step("no rolling update to cancel: " + statusText(ro))
+		return ro, nil
+	}
+	if err := c.CancelRollout(ctx); err != nil {
+		return ro, err
+	}
+	step("cancel requested: the update was " + statusText(ro))
+	start := time.Now()
+	deadline := start.Add(x.o.CancelTimeout)
+	last := ro.Status
+	for {
+		if !sleep(ctx, min(x.o.Poll, time.Until(deadline))) {
+			return ro, errors.New("stopped (Ctrl-C twice) while waiting for the cancel")
+		}
+		r, err := f.Rollout(ctx)
+		if err != nil {
+			x.emit("reading the fleet failed", err.Error())
+		} else {
+			ro = r
+			if ro.Status != last {
+				x.emit("cloud rollout status", statusText(ro))
+				last = ro.Status
+			}
+			if !ro.InProgress {
+				step(fmt.Sprintf("the update stopped after %v: %s", time.Since(start).Round(time.Millisecond), statusText(ro)))
+				return ro, nil
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return ro, fmt.Errorf("the update was still %s %v after the cancel", statusText(ro), x.o.CancelTimeout)
+		}
+	}
 }
 
 func mixText(m map[string]int) string {

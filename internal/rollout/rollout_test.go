@@ -18,7 +18,7 @@ const step = 30 * time.Millisecond
 
 func opts(c *rollouttest.Cloud, s *rollouttest.Stack, image string) Options {
 	return Options{
-		StackName: "sim", Stack: s, Fleet: c, Image: image,
+		StackName: "sim", Stack: s, Fleet: c.Fleet(), Image: image,
 		Timeout: 5 * time.Second, Poll: 20 * time.Millisecond,
 		Baseline: 100 * time.Millisecond, Settle: 200 * time.Millisecond,
 		Probe: []probe.Option{probe.Interval(10 * time.Millisecond), probe.Timeout(500 * time.Millisecond)},
@@ -282,6 +282,270 @@ func TestUpdateSeen(t *testing.T) {
 	} {
 		if got := updateSeen(done, tc.now); got != tc.want {
 			t.Errorf("%s: updateSeen = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// shippedTimeout is the command's default wait on AWS: a test that needs
+// it to run out fails by its own deadline instead.
+const shippedTimeout = 30 * time.Minute
+
+// The AWS group as a stack deployed with the refresh's auto rollback on
+// behaves: the refresh has a desired configuration, rolls back after a
+// failed replacement and relaunches the new image for ever, and the group
+// refuses an up meanwhile. rollout ends the forward wait at the rollback
+// with its reason, cancels the refresh, waits until it is over, and only
+// then rolls back with an up.
+func TestAWSRollbackInProgressIsCancelledThenRolledBack(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "aws", "v1", 3, step)
+	c.Bad["v2"] = rollouttest.NeverHealthy
+	c.AutoRollback = true
+	c.GraceSteps = 5
+	s := rollouttest.NewStack(c, "v1")
+	o := opts(c, s, "v2")
+	o.Timeout = shippedTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := runRollout(t, ctx, o)
+	if r.Verdict != RolledBack {
+		t.Fatalf("verdict %q (%s), phases %v", r.Verdict, r.Reason, phases(r))
+	}
+	if !strings.Contains(r.Reason, "RollbackInProgress") || !strings.Contains(r.Reason, rollouttest.RollbackReason) {
+		t.Errorf("reason %q: want the status and its reason", r.Reason)
+	}
+	if got, want := phases(r)[2], "roll:platform failed"; got != want {
+		t.Errorf("roll phase %s, want %s", got, want)
+	}
+	cancels, refused, _ := c.Counts()
+	if cancels != 1 || refused != 0 {
+		t.Errorf("%d cancels, %d refused updates: want the refresh cancelled once before the up", cancels, refused)
+	}
+	steps := strings.Join(r.Rollback.Steps, "; ")
+	for _, want := range []string{"cancel requested", "the update stopped", "Cancelled", "up with the previous image succeeded"} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("rollback steps %q lack %q", steps, want)
+		}
+	}
+	if got := s.CallLog(); !slices.Equal(got, []string{"set stayup:image=v2", "up", "set stayup:image=v1", "up"}) {
+		t.Errorf("stack calls %v", got)
+	}
+	if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+		t.Errorf("images in service %v", got)
+	}
+	if r.Probe.Failures != 0 {
+		t.Errorf("clients saw %d failures", r.Probe.Failures)
+	}
+}
+
+// The simulated group refuses an up while a refresh with a desired
+// configuration is active, as AWS does.
+func TestAWSGroupRefusesUpDuringDesiredConfigurationRefresh(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "aws", "v1", 3, step)
+	c.Bad["v2"] = rollouttest.NeverHealthy
+	c.AutoRollback = true
+	if err := c.RollTo("v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RollTo("v1"); !errors.Is(err, rollouttest.ErrActiveDesiredConfiguration) {
+		t.Fatalf("up during the refresh: %v, want the ValidationError", err)
+	}
+	if err := c.Fleet().(fleet.Canceller).CancelRollout(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ro, _ := c.Rollout(context.Background())
+		if !ro.InProgress {
+			if ro.Status != "Cancelled" {
+				t.Fatalf("status %s after the cancel", ro.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s", ro.Status)
+		}
+		time.Sleep(step)
+	}
+	if err := c.RollTo("v1"); err != nil {
+		t.Errorf("up after the cancel: %v", err)
+	}
+}
+
+// A new image whose replacements never turn healthy, at the shipped
+// MinHealthyPercentage 100: the refresh stays InProgress and clients see
+// nothing wrong. rollout gives up at the no-progress bound (grace +
+// warm-up + margin, here scaled down), not at the 30-minute timeout, and
+// rolls back: cancel, wait, up.
+func TestAWSNoProgressGivesUpAtTheBound(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "aws", "v1", 3, step)
+	c.Bad["v2"] = rollouttest.NeverHealthy
+	c.GraceSteps = 100 // the group takes long to give up on a replacement
+	c.Health = fleet.Settings{Grace: 10 * step, Warmup: 2 * step}
+	s := rollouttest.NewStack(c, "v1")
+	o := opts(c, s, "v2")
+	o.Timeout = shippedTimeout
+	o.ProgressMargin = 5 * step
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := runRollout(t, ctx, o)
+	if r.Verdict != RolledBack {
+		t.Fatalf("verdict %q (%s), phases %v", r.Verdict, r.Reason, phases(r))
+	}
+	if got, want := r.NoProgress, 17*step; got != want {
+		t.Errorf("no-progress bound %v, want grace + warm-up + margin = %v", got, want)
+	}
+	if !strings.Contains(r.Reason, "no replacement on the new revision was in service within") {
+		t.Errorf("reason %q", r.Reason)
+	}
+	roll := r.Phases[2]
+	if roll.Outcome != "no progress" || roll.End.Sub(roll.Start) > r.NoProgress+2*time.Second {
+		t.Errorf("roll phase %s after %v, want no progress within about %v", roll.Outcome, roll.End.Sub(roll.Start), r.NoProgress)
+	}
+	if cancels, refused, _ := c.Counts(); cancels != 1 || refused != 0 {
+		t.Errorf("%d cancels, %d refused", cancels, refused)
+	}
+	if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+		t.Errorf("images in service %v", got)
+	}
+	if r.Probe.Failures != 0 {
+		t.Errorf("clients saw %d failures", r.Probe.Failures)
+	}
+}
+
+// Replacements the group terminates as unhealthy: after the second,
+// rollout stops waiting even though the time bound is far away.
+func TestAWSFailedReplacementsEndTheWait(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "aws", "v1", 3, step)
+	c.Bad["v2"] = rollouttest.NeverHealthy
+	c.GraceSteps = 4
+	c.Health = fleet.Settings{Grace: 180 * time.Second, Warmup: 60 * time.Second}
+	s := rollouttest.NewStack(c, "v1")
+	o := opts(c, s, "v2")
+	o.Timeout = shippedTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := runRollout(t, ctx, o)
+	if r.Verdict != RolledBack || !strings.Contains(r.Reason, "2 replacements on the new revision left the group without ever serving") {
+		t.Fatalf("verdict %q (%s)", r.Verdict, r.Reason)
+	}
+	if r.NoProgress != 6*time.Minute {
+		t.Errorf("no-progress bound %v, want 180 s + 60 s + 2 min with the shipped settings", r.NoProgress)
+	}
+	if _, _, gone := c.Counts(); gone < 2 {
+		t.Errorf("the group terminated %d replacements", gone)
+	}
+}
+
+func TestProgressRule(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 26, 5, 0, 0, 0, time.UTC)
+	old := []fleet.Instance{
+		{ID: "i-1", Zone: "a", State: fleet.Running, Health: fleet.Healthy, Revision: "lt:4", Launched: t0.Add(-time.Hour)},
+		{ID: "i-2", Zone: "b", State: fleet.Running, Health: fleet.Healthy, Revision: "lt:4", Launched: t0.Add(-time.Hour)},
+		{ID: "i-3", Zone: "c", State: fleet.Running, Health: fleet.Healthy, Revision: "lt:4", Launched: t0.Add(-time.Hour)},
+	}
+	with := func(extra ...fleet.Instance) []fleet.Instance { return append(slices.Clone(old), extra...) }
+	booting := func(id string) fleet.Instance {
+		return fleet.Instance{ID: id, Zone: "a", State: fleet.Pending, Health: fleet.Initial, Revision: "lt:5", Launched: t0}
+	}
+	bound := 6 * time.Minute
+
+	p := newProgress(old, t0, bound)
+	p.observe(t0.Add(time.Minute), "lt:5", with(booting("i-4"), booting("i-5"), booting("i-6")))
+	if why := p.verdict(t0.Add(5 * time.Minute)); why != "" {
+		t.Errorf("booting within the bound: %q", why)
+	}
+	if why := p.verdict(t0.Add(bound + time.Second)); !strings.Contains(why, "within 6m0s") {
+		t.Errorf("nothing in service past the bound: %q", why)
+	}
+
+	p = newProgress(old, t0, bound)
+	p.observe(t0.Add(time.Minute), "lt:5", with(booting("i-4"), booting("i-5")))
+	gone := booting("i-5")
+	gone.State = fleet.Stopping
+	p.observe(t0.Add(3*time.Minute), "lt:5", with(booting("i-4"), booting("i-6"), gone))
+	if why := p.verdict(t0.Add(3 * time.Minute)); why != "" {
+		t.Errorf("one replacement lost is not yet the image: %q", why)
+	}
+	p.observe(t0.Add(4*time.Minute), "lt:5", with(booting("i-6")))
+	if why := p.verdict(t0.Add(4 * time.Minute)); !strings.Contains(why, "2 replacements") || !strings.Contains(why, "(i-5, i-4)") {
+		t.Errorf("two replacements lost: %q", why)
+	}
+
+	p = newProgress(old, t0, bound)
+	up := booting("i-4")
+	up.State, up.Health = fleet.Running, fleet.Healthy
+	p.observe(t0.Add(2*time.Minute), "lt:5", with(up))
+	if why := p.verdict(t0.Add(time.Hour)); why != "" {
+		t.Errorf("a replacement served: the time bound is met: %q", why)
+	}
+	// Instances already there before the rollout are no replacements,
+	// whatever their revision (SkipMatching keeps those on the target).
+	p = newProgress(old, t0, bound)
+	p.observe(t0.Add(time.Minute), "lt:4", old)
+	if p.served {
+		t.Error("an instance from before the rollout counted as a replacement")
+	}
+}
+
+// hello-app sends no version header but prints its version: with the
+// default pattern the probe reads it from the body, so the switch from v1
+// to v2 is observed; with no pattern the report says no version was seen
+// and the verdict rests on the instances.
+func TestVersionFromHelloAppBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, evidence string
+		settle            string
+	}{
+		{DefaultVersionPattern, "body", "v2"},
+		{"", "none", ""},
+	} {
+		t.Run(tc.evidence, func(t *testing.T) {
+			t.Parallel()
+			c := rollouttest.New(t, "aws", "v1", 3, step, rollouttest.HelloApp)
+			s := rollouttest.NewStack(c, "v1")
+			o := opts(c, s, "v2")
+			o.VersionPattern = tc.pattern
+			r := runRollout(t, context.Background(), o)
+			if r.Verdict != Succeeded {
+				t.Fatalf("verdict %q (%s)", r.Verdict, r.Reason)
+			}
+			if r.VersionEvidence != tc.evidence {
+				t.Errorf("version evidence %q, want %q", r.VersionEvidence, tc.evidence)
+			}
+			if v := r.Phases[3].Versions; len(v) != 1 || v[tc.settle] == 0 {
+				t.Errorf("settle versions %v, want only %q", v, tc.settle)
+			}
+			var b strings.Builder
+			r.Print(&b)
+			if tc.evidence == "none" && !strings.Contains(b.String(), "carried no version") {
+				t.Errorf("the report does not say no version was seen:\n%s", b.String())
+			}
+			if tc.evidence == "body" && (r.Probe.Header == nil || r.Probe.Header.FromBody == 0) {
+				t.Errorf("probe header mix %+v, want values from the body", r.Probe.Header)
+			}
+		})
+	}
+}
+
+func TestSameVersionBeforeAndAfter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		before, after map[string]int
+		want          bool
+	}{
+		{map[string]int{"1.0.0": 9}, map[string]int{"1.0.0": 9}, true},
+		{map[string]int{"1.0.0": 9}, map[string]int{"2.0.0": 9}, false},
+		{map[string]int{"": 9}, map[string]int{"": 9}, false},
+		{map[string]int{"1.0.0": 9, "": 1}, map[string]int{"1.0.0": 9}, false},
+	} {
+		if _, got := sameVersion(tc.before, tc.after); got != tc.want {
+			t.Errorf("sameVersion(%v, %v) = %v, want %v", tc.before, tc.after, got, tc.want)
 		}
 	}
 }

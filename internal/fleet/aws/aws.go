@@ -35,6 +35,13 @@ type AutoScalingAPI interface {
 	TerminateInstanceInAutoScalingGroup(context.Context, *autoscaling.TerminateInstanceInAutoScalingGroupInput, ...func(*autoscaling.Options)) (*autoscaling.TerminateInstanceInAutoScalingGroupOutput, error)
 }
 
+// RefreshCancelAPI is what cancelling a rollout needs of EC2 Auto Scaling.
+// It is apart from AutoScalingAPI so fakes that only read need not have
+// it; the SDK's client has both.
+type RefreshCancelAPI interface {
+	CancelInstanceRefresh(context.Context, *autoscaling.CancelInstanceRefreshInput, ...func(*autoscaling.Options)) (*autoscaling.CancelInstanceRefreshOutput, error)
+}
+
 // EC2API is what the fleet needs of EC2.
 type EC2API interface {
 	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
@@ -382,12 +389,17 @@ func (f *Fleet) Rollout(ctx context.Context) (fleet.Rollout, error) {
 	if len(out.InstanceRefreshes) > 0 {
 		ir := out.InstanceRefreshes[0]
 		r.Status = string(ir.Status)
+		r.Reason = sdkaws.ToString(ir.StatusReason)
 		if ir.StartTime != nil {
 			r.Started = *ir.StartTime
 		}
 		if ir.PercentageComplete != nil {
 			r.Percent = int(*ir.PercentageComplete)
 		}
+		// In progress: the group is still replacing instances, so an up
+		// now would cancel the refresh or be refused. A rollback in
+		// progress is one too, though to rollout it is already a failed
+		// roll forward (see rollout's failedStatus).
 		switch ir.Status {
 		case asgtypes.InstanceRefreshStatusPending, asgtypes.InstanceRefreshStatusInProgress,
 			asgtypes.InstanceRefreshStatusCancelling, asgtypes.InstanceRefreshStatusRollbackInProgress,
@@ -404,14 +416,39 @@ func (f *Fleet) Rollout(ctx context.Context) (fleet.Rollout, error) {
 	return r, nil
 }
 
+// CancelRollout cancels the group's active instance refresh (or the
+// rollback of one); the refresh then shows Cancelling until the launches
+// and terminations under way are done, then Cancelled. AWS answers
+// ActiveInstanceRefreshNotFound when none is active: nothing to cancel.
+func (f *Fleet) CancelRollout(ctx context.Context) error {
+	api, ok := f.c.ASG.(RefreshCancelAPI)
+	if !ok {
+		return fmt.Errorf("cancel the instance refresh of group %s: the Auto Scaling client cannot", f.out.ASGName)
+	}
+	err := f.call(ctx, "autoscaling:CancelInstanceRefresh", func() error {
+		_, err := api.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: &f.out.ASGName})
+		return err
+	})
+	var none *asgtypes.ActiveInstanceRefreshNotFoundFault
+	var ae smithy.APIError
+	if errors.As(err, &none) || errors.As(err, &ae) && ae.ErrorCode() == "ActiveInstanceRefreshNotFound" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cancel the instance refresh of group %s: %w", f.out.ASGName, err)
+	}
+	return nil
+}
+
 // Settings reads the target group's health check and drain, and the
-// group's health check grace period.
+// group's health check grace period and default instance warmup (which
+// the instance refresh uses: infra/aws sets its InstanceWarmup to the same).
 func (f *Fleet) Settings(ctx context.Context) (fleet.Settings, error) {
 	g, err := f.group(ctx)
 	if err != nil {
 		return fleet.Settings{}, err
 	}
-	s := fleet.Settings{Grace: seconds(g.HealthCheckGracePeriod)}
+	s := fleet.Settings{Grace: seconds(g.HealthCheckGracePeriod), Warmup: seconds(g.DefaultInstanceWarmup)}
 	var tgs *elb.DescribeTargetGroupsOutput
 	err = f.call(ctx, "elasticloadbalancing:DescribeTargetGroups", func() (err error) {
 		tgs, err = f.c.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{f.out.TargetGroupARN}})

@@ -44,6 +44,72 @@ type fakeAWS struct {
 	// instance", EC2 user guide): the app drains, which is no crash.
 	crashed   []bool
 	asgKilled []*autoscaling.TerminateInstanceInAutoScalingGroupInput
+
+	// cancelling counts the DescribeInstanceRefreshes calls a cancelled
+	// refresh stays Cancelling for before it shows Cancelled.
+	cancelling int
+	updates    []*autoscaling.UpdateAutoScalingGroupInput
+}
+
+// active reports the latest refresh when it is still running: the states
+// in which AWS still replaces instances (Auto Scaling API reference,
+// InstanceRefresh.Status).
+func (f *fakeAWS) active() *asgtypes.InstanceRefresh {
+	if len(f.refreshes) == 0 {
+		return nil
+	}
+	switch r := &f.refreshes[0]; r.Status {
+	case asgtypes.InstanceRefreshStatusPending, asgtypes.InstanceRefreshStatusInProgress,
+		asgtypes.InstanceRefreshStatusCancelling, asgtypes.InstanceRefreshStatusRollbackInProgress,
+		asgtypes.InstanceRefreshStatusBaking:
+		return r
+	}
+	return nil
+}
+
+// UpdateAutoScalingGroup is what the provider calls on an up; the fleet
+// never does, but the fake holds the platform's rule for the tests that
+// play a rollout on it. AWS refuses to change the launch template while
+// an instance refresh with a desired configuration is active: "An active
+// instance refresh with a desired configuration exists. All configuration
+// options derived from the desired configuration are not available for
+// update while the instance refresh is active." (Auto Scaling user guide,
+// "How an instance refresh works", Limitations: Update restriction, which
+// calls it a validation error; the provider surfaces it as
+// "ValidationError: ... status code: 400"). The API reference lists no
+// modelled fault for it, so it is the generic ValidationError.
+func (f *fakeAWS) UpdateAutoScalingGroup(_ context.Context, in *autoscaling.UpdateAutoScalingGroupInput, _ ...func(*autoscaling.Options)) (*autoscaling.UpdateAutoScalingGroupOutput, error) {
+	if err := f.record("UpdateAutoScalingGroup"); err != nil {
+		return nil, err
+	}
+	if r := f.active(); r != nil && r.DesiredConfiguration != nil && (in.LaunchTemplate != nil || in.MixedInstancesPolicy != nil) {
+		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active.", Fault: smithy.FaultClient}
+	}
+	f.updates = append(f.updates, in)
+	if in.LaunchTemplate != nil {
+		f.group.LaunchTemplate = in.LaunchTemplate
+	}
+	return &autoscaling.UpdateAutoScalingGroupOutput{}, nil
+}
+
+// CancelInstanceRefresh cancels "an instance refresh or rollback that is
+// in progress. If an instance refresh or rollback is not in progress, an
+// ActiveInstanceRefreshNotFound error occurs" (API reference). The refresh
+// shows Cancelling while in-flight launches and terminations finish
+// (WaitForTransitioningInstances defaults to true), then Cancelled.
+func (f *fakeAWS) CancelInstanceRefresh(_ context.Context, in *autoscaling.CancelInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.CancelInstanceRefreshOutput, error) {
+	if err := f.record("CancelInstanceRefresh"); err != nil {
+		return nil, err
+	}
+	r := f.active()
+	if r == nil || r.Status == asgtypes.InstanceRefreshStatusCancelling {
+		return nil, &asgtypes.ActiveInstanceRefreshNotFoundFault{Message: sdkaws.String("No in progress or pending Instance Refresh found for Auto Scaling group " + sdkaws.ToString(in.AutoScalingGroupName))}
+	}
+	r.Status, r.StatusReason = asgtypes.InstanceRefreshStatusCancelling, nil
+	if f.cancelling == 0 {
+		f.cancelling = 1
+	}
+	return &autoscaling.CancelInstanceRefreshOutput{InstanceRefreshId: r.InstanceRefreshId}, nil
 }
 
 func (f *fakeAWS) record(op string) error {
@@ -83,6 +149,11 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.DescribeInstanceRefreshesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeInstanceRefreshesOutput, error) {
 	if err := f.record("DescribeInstanceRefreshes"); err != nil {
 		return nil, err
+	}
+	if r := f.active(); r != nil && r.Status == asgtypes.InstanceRefreshStatusCancelling {
+		if f.cancelling--; f.cancelling < 0 {
+			r.Status = asgtypes.InstanceRefreshStatusCancelled
+		}
 	}
 	n := min(len(f.refreshes), int(sdkaws.ToInt32(in.MaxRecords)))
 	return &autoscaling.DescribeInstanceRefreshesOutput{InstanceRefreshes: f.refreshes[:n]}, nil
@@ -170,8 +241,8 @@ func threeInstances() *fakeAWS {
 		group: asgtypes.AutoScalingGroup{
 			AutoScalingGroupName: sdkaws.String("stayup-asg"),
 			DesiredCapacity:      sdkaws.Int32(3), MinSize: sdkaws.Int32(2), MaxSize: sdkaws.Int32(9),
-			HealthCheckGracePeriod: sdkaws.Int32(180),
-			LaunchTemplate:         lt("4"),
+			HealthCheckGracePeriod: sdkaws.Int32(180), DefaultInstanceWarmup: sdkaws.Int32(60),
+			LaunchTemplate: lt("4"),
 			Instances: []asgtypes.Instance{
 				member("i-2", "us-east-1b", asgtypes.LifecycleStateInService, "4"),
 				member("i-1", "us-east-1a", asgtypes.LifecycleStateInService, "4"),
@@ -263,6 +334,8 @@ func TestMissingPermissionsReported(t *testing.T) {
 			func(fl *Fleet) error { return fl.Kill(context.Background(), "i-1", fleet.Graceful) }},
 		{"health", "DescribeTargetHealth", "AccessDenied", "elasticloadbalancing:DescribeTargetHealth",
 			func(fl *Fleet) error { _, err := fl.Instances(context.Background()); return err }},
+		{"cancel", "CancelInstanceRefresh", "AccessDenied", "autoscaling:CancelInstanceRefresh",
+			func(fl *Fleet) error { return fl.CancelRollout(context.Background()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -374,7 +447,7 @@ func TestSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fleet.Settings{CheckInterval: 5 * time.Second, CheckTimeout: 3 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 180 * time.Second}
+	want := fleet.Settings{CheckInterval: 5 * time.Second, CheckTimeout: 3 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Drain: 30 * time.Second, Grace: 180 * time.Second, Warmup: 60 * time.Second}
 	if got != want {
 		t.Errorf("settings %+v, want %+v", got, want)
 	}
@@ -388,5 +461,78 @@ func TestParseOutputs(t *testing.T) {
 	}
 	if _, err := ParseOutputs(map[string]any{"asgName": "a"}); err == nil || !strings.Contains(err.Error(), "targetGroupArn") {
 		t.Errorf("missing keys: %v, want an error naming targetGroupArn", err)
+	}
+}
+
+// desiredRefresh is an instance refresh started with a desired
+// configuration, as the provider starts one when auto rollback is on,
+// whose new instances never pass the health check: AWS rolls it back and
+// reports why.
+func desiredRefresh(status asgtypes.InstanceRefreshStatus, reason string) asgtypes.InstanceRefresh {
+	return asgtypes.InstanceRefresh{
+		InstanceRefreshId: sdkaws.String("ir-2"), Status: status, StatusReason: sdkaws.String(reason),
+		PercentageComplete: sdkaws.Int32(0), StartTime: sdkaws.Time(t0),
+		DesiredConfiguration: &asgtypes.DesiredConfiguration{LaunchTemplate: lt("4")},
+		Preferences:          &asgtypes.RefreshPreferences{AutoRollback: sdkaws.Bool(true)},
+	}
+}
+
+// A refresh rolling back is reported as such, with its reason, and still
+// in progress (an up now would be refused).
+func TestRolloutReportsRollbackInProgress(t *testing.T) {
+	t.Parallel()
+	f := threeInstances()
+	const why = "The instance refresh failed because new instances did not pass health checks. Rolling back."
+	f.refreshes = []asgtypes.InstanceRefresh{desiredRefresh(asgtypes.InstanceRefreshStatusRollbackInProgress, why)}
+	got, err := newFleet(f).Rollout(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "RollbackInProgress" || !got.InProgress || got.Reason != why {
+		t.Errorf("rollout %+v, want RollbackInProgress, in progress, with the status reason", got)
+	}
+}
+
+// Cancelling: the group refuses a template update while the refresh with
+// a desired configuration is active; CancelRollout stops it (Cancelling,
+// then Cancelled), after which the update goes through; a second cancel
+// finds nothing to cancel, which is not an error.
+func TestCancelRolloutThenUpdate(t *testing.T) {
+	t.Parallel()
+	f := threeInstances()
+	f.refreshes = []asgtypes.InstanceRefresh{desiredRefresh(asgtypes.InstanceRefreshStatusRollbackInProgress, "rolling back")}
+	fl := newFleet(f)
+	ctx := context.Background()
+	update := &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: sdkaws.String("stayup-asg"), LaunchTemplate: lt("5")}
+	_, err := f.UpdateAutoScalingGroup(ctx, update)
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationError" || !strings.Contains(ae.ErrorMessage(), "An active instance refresh with a desired configuration exists") {
+		t.Fatalf("update during the refresh: %v, want AWS's ValidationError", err)
+	}
+	if err := fl.CancelRollout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for range 5 {
+		r, err := fl.Rollout(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, r.Status)
+		if !r.InProgress {
+			break
+		}
+	}
+	if got, want := strings.Join(seen, ","), "Cancelling,Cancelled"; got != want {
+		t.Errorf("statuses after cancel %s, want %s", got, want)
+	}
+	if _, err := f.UpdateAutoScalingGroup(ctx, update); err != nil {
+		t.Errorf("update after the refresh stopped: %v", err)
+	}
+	if err := fl.CancelRollout(ctx); err != nil {
+		t.Errorf("nothing to cancel: %v, want nil", err)
+	}
+	if got := f.count("CancelInstanceRefresh"); got != 2 {
+		t.Errorf("CancelInstanceRefresh called %d times, want 2", got)
 	}
 }

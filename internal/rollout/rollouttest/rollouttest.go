@@ -2,11 +2,22 @@
 // HTTP servers on loopback behind a small reverse proxy (the load
 // balancer), rolled one at a time with surge by a fake group that plays
 // one cloud's rolling mechanism, and an in-memory stack whose up hands the
-// image to it. Each server answers with X-Stayup-Version: <image>.
+// image to it. Each server answers with X-Stayup-Version: <image>, or,
+// with HelloApp set, as Google's hello-app does: no header, the version in
+// the body.
+//
+// On "aws" it plays an instance refresh at MinHealthyPercentage 100 (sources
+// in the comments where each rule is played): a replacement that does not
+// pass the health check within the grace is terminated and launched again;
+// with AutoRollback the refresh carries a desired configuration, rolls back
+// after a failed replacement and relaunches the new image for ever (the
+// provider already moved the group to it), and while such a refresh is
+// active the group refuses an up. Fleet() adds the refresh's cancel.
 package rollouttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,23 +48,50 @@ const (
 	NeverHealthy
 )
 
+// ErrActiveDesiredConfiguration is AWS's answer to a group update while an
+// instance refresh with a desired configuration is active: a
+// ValidationError (HTTP 400) with this message (Auto Scaling user guide,
+// "How an instance refresh works", Limitations: Update restriction; the
+// provider prints it as "ValidationError: ... status code: 400").
+var ErrActiveDesiredConfiguration = errors.New("updating Auto Scaling Group: ValidationError: An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active.")
+
+// RollbackReason is the status reason the simulated refresh gives when it
+// rolls back. Assumed, to check on a live run: the exact wording AWS uses.
+const RollbackReason = "The instance refresh failed because new instances did not pass health checks; rolling back"
+
 // Cloud is the simulated group and its load balancer.
 type Cloud struct {
-	t     testing.TB
-	name  string
-	step  time.Duration
-	URL   string
-	Bad   map[string]Behaviour
-	mu    sync.Mutex
-	insts []*server
-	seq   int
-	rr    int
-	gen   int
+	t    testing.TB
+	name string
+	step time.Duration
+	URL  string
+	Bad  map[string]Behaviour
+	// HelloApp makes the servers answer as hello-app does: no version
+	// header, "Version: <image>" in the body.
+	HelloApp bool
+	// AutoRollback (aws) starts refreshes with a desired configuration, as
+	// the provider does when the refresh's auto rollback is on.
+	AutoRollback bool
+	// Health is what Settings reports; GraceSteps is how many steps a
+	// replacement has to pass its check before the group gives up on it
+	// (default 20).
+	Health     fleet.Settings
+	GraceSteps int
+	mu         sync.Mutex
+	insts      []*server
+	seq        int
+	rr         int
+	gen        int
 	// the group's rolling state
-	target     string
-	status     string
-	inProgress bool
-	desired    int
+	target      string
+	status      string
+	reason      string
+	started     time.Time
+	inProgress  bool
+	withDesired bool // the active refresh carries a desired configuration
+	desired     int
+	// counts of what the group did, for tests
+	cancels, refused, terminatedUnhealthy int
 }
 
 type server struct {
@@ -70,8 +108,11 @@ type ctxKey struct{}
 // New starts n servers running image behind a proxy; step paces the
 // group (boot, health checks, drain). cloud is "aws", "gcp" or "azure":
 // it chooses the status words and what a failed rollout does.
-func New(t testing.TB, cloud, image string, n int, step time.Duration) *Cloud {
+func New(t testing.TB, cloud, image string, n int, step time.Duration, opts ...func(*Cloud)) *Cloud {
 	c := &Cloud{t: t, name: cloud, step: step, Bad: map[string]Behaviour{}, target: image, desired: n, status: c0(cloud)}
+	for _, o := range opts {
+		o(c)
+	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(r.In.Context().Value(ctxKey{}).(*url.URL)) },
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
@@ -141,6 +182,10 @@ func progressWord(cloud string) string {
 	return "updating"
 }
 
+// HelloApp is an option of New: every server, the first ones too, answers
+// as hello-app does.
+func HelloApp(c *Cloud) { c.HelloApp = true }
+
 // launch starts a server for image and adds it to the group, pending.
 func (c *Cloud) launch(image string) *server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,10 +198,18 @@ func (c *Cloud) launch(image string) *server {
 	s := &server{id: fmt.Sprintf("i-%d", c.seq), image: image, state: fleet.Pending, health: fleet.Initial, launched: time.Now()}
 	c.insts = append(c.insts, s)
 	c.mu.Unlock()
+	hello := c.HelloApp
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("X-Stayup-Version", image)
+		if !hello {
+			w.Header().Set("X-Stayup-Version", image)
+		}
 		if bad {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if hello {
+			// kubernetes-engine-samples quickstarts/hello-app/main.go
+			fmt.Fprintf(w, "Hello, world!\nVersion: %s\nHostname: %s\n", image, s.id)
 			return
 		}
 		fmt.Fprintf(w, "hello from %s (%s)\n", s.id, image)
@@ -190,19 +243,36 @@ func ready(s *server) bool {
 
 // RollTo is what the cloud does when up changes the group's image: roll
 // every instance to it, one at a time with surge. A roll already running
-// is superseded.
-func (c *Cloud) RollTo(image string) {
+// is superseded (the provider cancels a running refresh before it starts
+// another), except on AWS while the refresh has a desired configuration:
+// then the group update is refused.
+func (c *Cloud) RollTo(image string) error {
 	c.mu.Lock()
+	if c.name == "aws" && c.inProgress && c.withDesired {
+		c.refused++
+		c.mu.Unlock()
+		return ErrActiveDesiredConfiguration
+	}
 	if image == c.target && !c.inProgress && c.reachedLocked() {
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	c.gen++
 	gen := c.gen
 	prev := c.target
-	c.target, c.inProgress, c.status = image, true, progressWord(c.name)
+	c.target, c.inProgress, c.status, c.reason, c.started = image, true, progressWord(c.name), "", time.Now()
+	c.withDesired = c.name == "aws" && c.AutoRollback
 	c.mu.Unlock()
 	go c.roll(gen, prev, image)
+	return nil
+}
+
+// Counts says how often the group cancelled a refresh, refused an update,
+// and terminated a replacement that never passed its check.
+func (c *Cloud) Counts() (cancels, refused, terminatedUnhealthy int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cancels, c.refused, c.terminatedUnhealthy
 }
 
 func (c *Cloud) current(gen int) bool {
@@ -236,7 +306,11 @@ func (c *Cloud) roll(gen int, prev, image string) {
 		}
 		n := c.launch(image)
 		healthy := false
-		for k := 0; k < 20 && c.current(gen); k++ {
+		grace := c.GraceSteps
+		if grace <= 0 {
+			grace = 20
+		}
+		for k := 0; k < grace && c.current(gen); k++ {
 			time.Sleep(c.step)
 			c.mu.Lock()
 			n.state = fleet.Running
@@ -260,7 +334,39 @@ func (c *Cloud) roll(gen int, prev, image string) {
 				c.mu.Unlock()
 				return
 			}
-			// GCP and AWS keep trying until superseded.
+			if c.name == "aws" {
+				c.mu.Lock()
+				withDesired := c.withDesired
+				c.mu.Unlock()
+				if !withDesired {
+					// Health check type ELB: after the grace the group
+					// terminates the failing replacement and launches
+					// another; the refresh stays InProgress ("If the new
+					// instances don't pass their health checks, Amazon EC2
+					// Auto Scaling terminates and replaces them", user
+					// guide, "How an instance refresh works").
+					c.mu.Lock()
+					n.state, n.health = fleet.Stopping, fleet.Unhealthy
+					c.mu.Unlock()
+					time.Sleep(c.step)
+					c.remove(n)
+					n.srv.Close()
+					c.mu.Lock()
+					c.terminatedUnhealthy++
+					c.mu.Unlock()
+					continue
+				}
+				// Auto rollback: the refresh rolls back to the group's
+				// configuration, which the provider already set to the new
+				// version, so it relaunches the new image for ever.
+				c.mu.Lock()
+				if c.gen == gen {
+					c.status, c.reason = "RollbackInProgress", RollbackReason
+				}
+				c.mu.Unlock()
+			}
+			// GCP keeps trying until superseded; so does a perpetual AWS
+			// rollback.
 			for c.current(gen) {
 				time.Sleep(c.step)
 			}
@@ -287,9 +393,50 @@ func (c *Cloud) roll(gen int, prev, image string) {
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		c.inProgress, c.status = false, c0(c.name)
+		c.inProgress, c.status, c.withDesired = false, c0(c.name), false
 	}
 	c.mu.Unlock()
+}
+
+// Fleet is the group as rollout sees it: on "aws" with the refresh's
+// cancel (fleet.Canceller), elsewhere the group as it is.
+func (c *Cloud) Fleet() fleet.Fleet {
+	if c.name == "aws" {
+		return awsGroup{c}
+	}
+	return c
+}
+
+// simCloud names the embedded field apart from the Cloud method.
+type simCloud = Cloud
+
+type awsGroup struct{ *simCloud }
+
+// CancelRollout plays CancelInstanceRefresh: the active refresh (or its
+// rollback) shows Cancelling while the launch under way finishes, then
+// Cancelled; the instances it launched stay (a cancel "does not roll back
+// any changes that it made", API reference). Nothing to cancel
+// (ActiveInstanceRefreshNotFound) is no error.
+func (a awsGroup) CancelRollout(context.Context) error {
+	c := a.simCloud
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.inProgress || c.status == "Cancelling" {
+		return nil
+	}
+	c.cancels++
+	c.gen++
+	gen := c.gen
+	c.status, c.reason = "Cancelling", ""
+	go func() {
+		time.Sleep(2 * c.step)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.gen == gen {
+			c.status, c.inProgress, c.withDesired = "Cancelled", false, false
+		}
+	}()
+	return nil
 }
 
 func (c *Cloud) reachedLocked() bool {
@@ -353,10 +500,10 @@ func (c *Cloud) Rollout(context.Context) (fleet.Rollout, error) {
 	if len(c.insts) > 0 {
 		pct = 100 * on / len(c.insts)
 	}
-	return fleet.Rollout{InProgress: c.inProgress, Status: c.status, Percent: pct, Target: c.target, Reached: c.reachedLocked()}, nil
+	return fleet.Rollout{InProgress: c.inProgress, Status: c.status, Reason: c.reason, Percent: pct, Target: c.target, Reached: c.reachedLocked(), Started: c.started}, nil
 }
 
-func (c *Cloud) Settings(context.Context) (fleet.Settings, error) { return fleet.Settings{}, nil }
+func (c *Cloud) Settings(context.Context) (fleet.Settings, error) { return c.Health, nil }
 
 // Stack is an in-memory stack: config, outputs, and an up that hands the
 // image to the cloud.
@@ -432,7 +579,9 @@ func (s *Stack) Up(context.Context) (map[string]any, error) {
 	img := s.applied
 	out := s.outputs()
 	s.mu.Unlock()
-	s.Cloud.RollTo(img)
+	if err := s.Cloud.RollTo(img); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
