@@ -547,7 +547,7 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 	// container running).
 	if old, ok := sameVersion(x.versions(PhaseBaseline), x.versions(PhaseSettle)); ok {
 		x.end("old version")
-		return fail(fmt.Sprintf("after the fleet converged clients still saw only version %s, the one served before the rollout: the new image is not proved to serve", old), OwnerStayup, false)
+		return fail(fmt.Sprintf("after the fleet converged clients still saw only version %s, the one served before the rollout: the new image is not proved to serve (if both images report the same version, say so with --version-pattern '' and the fleet's revisions decide)", old), OwnerStayup, false)
 	}
 	if x.versionEvidence() == "none" {
 		x.emit("no version seen", fmt.Sprintf("responses carried no %s header and no match for %q: the verdict rests on the fleet (%d in service on %s)", VersionHeader, o.VersionPattern, final.OnTarget, final.Rollout.Target))
