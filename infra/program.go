@@ -41,16 +41,17 @@ func Program(ctx *pulumi.Context) error {
 }
 
 // Build registers the service and returns the stack outputs every cloud
-// provides: url, cloud, region, zones, image and fleet.
+// provides: url, cloud, region, zones, image, baseImage and fleet.
 func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 	s, err := spec.Parse(ctx.GetConfig)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		url   pulumi.StringOutput
-		zones []string
-		fleet pulumi.Map
+		url       pulumi.StringOutput
+		zones     []string
+		fleet     pulumi.Map
+		baseImage string
 	)
 	switch s.Cloud {
 	case spec.AWS:
@@ -58,19 +59,19 @@ func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 		if err != nil {
 			return nil, err
 		}
-		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+		url, zones, fleet, baseImage = svc.URL, svc.Zones, svc.Fleet, svc.BaseImage
 	case spec.GCP:
 		svc, err := gcp.NewService(ctx, "stayup", s)
 		if err != nil {
 			return nil, err
 		}
-		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+		url, zones, fleet, baseImage = svc.URL, svc.Zones, svc.Fleet, svc.BaseImage
 	case spec.Azure:
 		svc, err := azure.NewService(ctx, "stayup", s)
 		if err != nil {
 			return nil, err
 		}
-		url, zones, fleet = svc.URL, svc.Zones, svc.Fleet
+		url, zones, fleet, baseImage = svc.URL, svc.Zones, svc.Fleet, svc.BaseImage
 	default:
 		return nil, fmt.Errorf("stayup:cloud = %q: no component deploys it", s.Cloud)
 	}
@@ -81,5 +82,8 @@ func Build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"zones":  pulumi.ToStringArray(zones),
 		"image":  pulumi.String(s.Image),
 		"fleet":  fleet,
+		// What the instances boot and where, as stayup up pins them
+		// (stayup:baseImage, stayup:zoneNames).
+		"baseImage": pulumi.String(baseImage),
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/autoscaling"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -45,6 +46,58 @@ type Fleet struct {
 
 	LaunchTemplate *ec2.LaunchTemplate
 	Group          *autoscaling.Group
+	// BaseImage is the AMI the template boots: the pinned one, or the
+	// newest when none is pinned (or the pin does not fit).
+	BaseImage string
+}
+
+// baseImage is the AMI the instances boot. A pinned AMI (stayup:baseImage)
+// is used as it is, so no up moves the fleet to a new OS behind the user's
+// back, unless it cannot boot this stack: an AMI is regional and of one
+// architecture, so after a change of region or of instance family (t3 to
+// t4g) the pin is re-resolved to the current Amazon Linux 2023 AMI, with a
+// warning (stayup up then stores the new one). Without a pin the current
+// one is read from the parameter AWS publishes it under.
+func baseImage(ctx *pulumi.Context, s spec.Spec, parent pulumi.ResourceOrInvokeOption) (string, error) {
+	param := amiParameter(s.InstanceType)
+	latest := func(why string) (string, error) {
+		p, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: param}, parent)
+		if err != nil {
+			return "", fmt.Errorf("look up the Amazon Linux 2023 AMI (%s): %w", param, err)
+		}
+		if why != "" {
+			_ = ctx.Log.Warn(fmt.Sprintf("stayup:baseImage %s %s: using the current Amazon Linux 2023 AMI %s instead (stayup up stores it; a plain pulumi up does not)", s.BaseImage, why, p.Value), nil)
+		}
+		return p.Value, nil
+	}
+	if s.BaseImage == "" {
+		return latest("")
+	}
+	img, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
+		Filters: []ec2.GetAmiFilter{{Name: "image-id", Values: []string{s.BaseImage}}},
+		// A pinned AMI AWS has since deprecated still boots: keep it, and
+		// say so, rather than move the fleet.
+		IncludeDeprecated: pulumi.BoolRef(true),
+	}, parent)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "Your query returned no results"):
+		return latest("is not an AMI of " + s.Region)
+	case err != nil:
+		return "", fmt.Errorf("look up the pinned AMI stayup:baseImage %s: %w", s.BaseImage, err)
+	}
+	arch := "x86_64"
+	if graviton(s.InstanceType) {
+		arch = "arm64"
+	}
+	if img.Architecture != arch {
+		return latest(fmt.Sprintf("is %s, but %s is %s", img.Architecture, s.InstanceType, arch))
+	}
+	if img.DeprecationTime != "" {
+		if t, err := time.Parse(time.RFC3339, img.DeprecationTime); err == nil && t.Before(time.Now()) {
+			_ = ctx.Log.Warn(fmt.Sprintf("stayup:baseImage %s was deprecated by AWS on %s: it still boots, but move to a current AMI soon (stayup up --refresh-base-image)", s.BaseImage, img.DeprecationTime), nil)
+		}
+	}
+	return s.BaseImage, nil
 }
 
 func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *Identity, lbal *LoadBalancer, opts ...pulumi.ResourceOption) (*Fleet, error) {
@@ -54,11 +107,11 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 	}
 	parent := pulumi.Parent(f)
 
-	param := amiParameter(s.InstanceType)
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: param}, pulumi.Parent(f))
+	ami, err := baseImage(ctx, s, parent)
 	if err != nil {
-		return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI (%s): %w", param, err)
+		return nil, err
 	}
+	f.BaseImage = ami
 	userData, err := UserData(s, appLogGroupName(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("render user data: %w", err)
@@ -66,7 +119,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 
 	f.LaunchTemplate, err = ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
 		Description:  pulumi.String("stayup instances: the service container under systemd"),
-		ImageId:      pulumi.String(ami.Value),
+		ImageId:      pulumi.String(ami),
 		InstanceType: pulumi.String(s.InstanceType),
 		// Each change makes a new version and the default follows it; the
 		// group below names the version number itself.

@@ -96,7 +96,10 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 					Publisher: pulumi.String("Canonical"),
 					Offer:     pulumi.String("ubuntu-24_04-lts"),
 					Sku:       pulumi.String("server"),
-					Version:   pulumi.String("latest"),
+					// The pinned version (stayup:baseImage), so every VM the
+					// set creates (surge, repair, scale-out) boots the same
+					// OS; latest only where a stack was deployed that way.
+					Version: pulumi.String(baseImageVersion(s)),
 				},
 				OsDisk: &compute.VirtualMachineScaleSetOSDiskArgs{
 					CreateOption: pulumi.String("FromImage"),
@@ -239,4 +242,15 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 		return nil, err
 	}
 	return f, ctx.RegisterResourceOutputs(f, pulumi.Map{"scaleSet": f.ScaleSet.Name})
+}
+
+// baseImageVersion is the marketplace image version the scale set model
+// names: the pinned one, or latest when none is pinned (a plan; `stayup up`
+// pins a new stack's before its first deploy, since moving a deployed
+// model off latest would roll every VM).
+func baseImageVersion(s spec.Spec) string {
+	if s.BaseImage == "" {
+		return "latest"
+	}
+	return s.BaseImage
 }

@@ -21,6 +21,9 @@ type Service struct {
 	URL   pulumi.StringOutput `pulumi:"url"`
 	Zones []string
 	Fleet pulumi.Map
+	// BaseImage is the OS image the instances boot, in the form
+	// stayup:baseImage takes, so stayup up can pin it.
+	BaseImage string
 }
 
 // scope names what every component builds in: the subscription, the
@@ -61,8 +64,10 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 		return nil, err
 	}
 	sc := scope{subscription: client.SubscriptionId, resourceGroup: rg.Name, location: s.Region}
-	// Zones 1..n: Azure numbers the zones of every zonal region alike.
-	for i := 1; i <= s.Zones; i++ {
+	// Zones 1..n: Azure numbers the zones of every zonal region alike;
+	// pinned ones as they are.
+	svc.Zones = s.ZoneNames
+	for i := 1; len(s.ZoneNames) == 0 && i <= s.Zones; i++ {
 		svc.Zones = append(svc.Zones, fmt.Sprint(i))
 	}
 
@@ -86,6 +91,7 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	}
 
 	svc.URL = gw.URL
+	svc.BaseImage = baseImageVersion(s)
 	svc.Fleet = pulumi.Map{
 		"subscriptionId":     pulumi.String(client.SubscriptionId),
 		"resourceGroup":      rg.Name,

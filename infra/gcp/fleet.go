@@ -43,6 +43,8 @@ type Fleet struct {
 	Group       *compute.RegionInstanceGroupManager
 	Autohealing *compute.HealthCheck
 	Readiness   *compute.HealthCheck
+	// BaseImage is the image the template boots.
+	BaseImage string
 }
 
 func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net *Network, id *Identity, opts ...pulumi.ResourceOption) (*Fleet, error) {
@@ -56,9 +58,16 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 	if err != nil {
 		return nil, fmt.Errorf("render cloud-init: %w", err)
 	}
-	osImage, err := compute.LookupImage(ctx, &compute.LookupImageArgs{Project: pulumi.StringRef(osProject), Family: pulumi.StringRef(osFamily)}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("look up the %s image family in %s: %w", osFamily, osProject, err)
+	// A pinned image (stayup:baseImage) is used as it is, in the form the
+	// template's state holds, so no up moves the fleet to a new OS behind
+	// the user's back; without one, the family's current image.
+	f.BaseImage = s.BaseImage
+	if f.BaseImage == "" {
+		osImage, err := compute.LookupImage(ctx, &compute.LookupImageArgs{Project: pulumi.StringRef(osProject), Family: pulumi.StringRef(osFamily)}, parent)
+		if err != nil {
+			return nil, fmt.Errorf("look up the %s image family in %s: %w", osFamily, osProject, err)
+		}
+		f.BaseImage = osImage.SelfLink
 	}
 
 	f.Template, err = compute.NewInstanceTemplate(ctx, name, &compute.InstanceTemplateArgs{
@@ -70,7 +79,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		Disks: compute.InstanceTemplateDiskArray{&compute.InstanceTemplateDiskArgs{
 			Boot:        pulumi.Bool(true),
 			AutoDelete:  pulumi.Bool(true),
-			SourceImage: pulumi.String(osImage.SelfLink),
+			SourceImage: pulumi.String(f.BaseImage),
 			DiskType:    pulumi.String("pd-balanced"),
 			// 20 GB holds the OS and a few image versions. Compute Engine
 			// encrypts every disk at rest.

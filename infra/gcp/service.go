@@ -21,6 +21,9 @@ type Service struct {
 	URL   pulumi.StringOutput `pulumi:"url"`
 	Zones []string
 	Fleet pulumi.Map
+	// BaseImage is the OS image the instances boot, in the form
+	// stayup:baseImage takes, so stayup up can pin it.
+	BaseImage string
 }
 
 // NewService deploys the spec on GCP.
@@ -55,6 +58,7 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	}
 
 	svc.URL = lbal.URL
+	svc.BaseImage = fleet.BaseImage
 	svc.Fleet = pulumi.Map{
 		"project":              pulumi.String(s.Project),
 		"region":               pulumi.String(s.Region),
@@ -68,6 +72,11 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 // pickZones takes the region's first zones that are up: as many as the
 // config asks for, or up to three when it does not say.
 func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
+	// Pinned zones are used as they are: a zone reported impaired or DOWN
+	// for a moment must not move (or, on GCP, replace) a deployed fleet.
+	if len(s.ZoneNames) > 0 {
+		return s.ZoneNames, nil
+	}
 	up, err := compute.GetZones(ctx, &compute.GetZonesArgs{
 		Project: pulumi.StringRef(s.Project),
 		Region:  pulumi.StringRef(s.Region),

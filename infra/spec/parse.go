@@ -30,6 +30,7 @@ var Keys = []string{
 	"natGateways", "deletionProtection", "sessionManager",
 	"sshFromIap",
 	"sshPublicKey", "encryptionAtHost", "registryId", "tlsIdentity",
+	"baseImage", "zoneNames",
 }
 
 // RegionKey is the provider config key that holds each cloud's region.
@@ -132,6 +133,17 @@ func Parse(get Lookup) (Spec, error) {
 	}
 	_, s.ZonesSet = get(Key("zones"))
 	s.Zones = p.intIn("zones", DefaultZones, 2, 6)
+	s.ZoneNames = p.zoneNames(s.Cloud, s.Region)
+	if n := len(s.ZoneNames); n > 0 {
+		if s.ZonesSet && s.Zones != 0 && s.Zones != n {
+			p.fail("zones", strconv.Itoa(s.Zones), fmt.Sprintf("but stayup:zoneNames pins %d zones (%s): a deployed stack keeps its zones; to change them read docs/architecture.md, \"Changing zones\"", n, strings.Join(s.ZoneNames, ", ")))
+		}
+		s.Zones, s.ZonesSet = n, true
+	}
+	s.BaseImage = p.str("baseImage", "")
+	if re, ok := baseImageRE[s.Cloud]; ok && s.BaseImage != "" && !re.MatchString(s.BaseImage) {
+		p.fail("baseImage", s.BaseImage, baseImageRule[s.Cloud])
+	}
 
 	s.InstanceType = p.str("instanceType", DefaultInstanceType[s.Cloud])
 	if re, ok := instanceTypeRE[s.Cloud]; ok && !re.MatchString(s.InstanceType) {
@@ -339,6 +351,81 @@ func (p *parser) cidrs(name string, def []string) []string {
 	}
 	return out
 }
+
+// zoneNames reads the pinned zones: a list like allowedCidrs, each a zone
+// of the cloud's form in the stack's region, at least two, none twice.
+func (p *parser) zoneNames(cloud Cloud, region string) []string {
+	const name = "zoneNames"
+	v, ok := p.raw(name)
+	if !ok || v == "" {
+		return nil
+	}
+	var items []string
+	if strings.HasPrefix(v, "[") {
+		if err := json.Unmarshal([]byte(v), &items); err != nil {
+			p.fail(name, v, "must be a list of zone names, like [\"eu-west-1a\", \"eu-west-1b\"]")
+			return nil
+		}
+	} else {
+		items = strings.Split(v, ",")
+	}
+	var out []string
+	for _, z := range items {
+		z = strings.TrimSpace(z)
+		switch {
+		case slices.Contains(out, z):
+			p.fail(name, z, "is listed twice")
+		case !zoneNameOK(cloud, region, z):
+			p.fail(name, z, zoneNameRule[cloud])
+		default:
+			out = append(out, z)
+		}
+	}
+	if len(out) < 2 && len(items) == len(out) {
+		p.fail(name, v, "must list at least 2 zones: a highly available service spans two or more")
+	}
+	return out
+}
+
+func zoneNameOK(cloud Cloud, region, z string) bool {
+	switch cloud {
+	case AWS:
+		// An availability zone is its region's name and a letter (eu-west-1a).
+		return len(z) == len(region)+1 && strings.HasPrefix(z, region) && z[len(z)-1] >= 'a' && z[len(z)-1] <= 'z'
+	case GCP:
+		// A zone is its region's name, a dash and a letter (europe-west1-b).
+		return len(z) == len(region)+2 && strings.HasPrefix(z, region+"-") && z[len(z)-1] >= 'a' && z[len(z)-1] <= 'z'
+	case Azure:
+		// Azure numbers the zones of a zonal region 1 to 3.
+		return z == "1" || z == "2" || z == "3"
+	}
+	return false
+}
+
+var zoneNameRule = map[Cloud]string{
+	AWS:   "is not an availability zone of the stack's region (aws:region and a letter, like eu-west-1a)",
+	GCP:   "is not a zone of the stack's region (gcp:region, a dash and a letter, like europe-west1-b)",
+	Azure: "is not an Azure availability zone (1, 2 or 3)",
+}
+
+// The forms a pinned base image takes: what the program writes into the
+// launch template, instance template or scale set model, and what their
+// state holds, so that pinning a deployed stack's image changes nothing.
+var (
+	baseImageRE = map[Cloud]*regexp.Regexp{
+		AWS: regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`),
+		GCP: regexp.MustCompile(`^(https://www\.googleapis\.com/compute/v1/)?projects/[a-z][-a-z0-9.:]*[a-z0-9]/global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`),
+		// A marketplace image version (24.04.202409120), or latest: the
+		// model then floats, which stayup only keeps for a stack deployed
+		// that way (a pinned version would roll its VMs).
+		Azure: regexp.MustCompile(`^(latest|\d+\.\d+\.\d+)$`),
+	}
+	baseImageRule = map[Cloud]string{
+		AWS:   "must be an AMI id (ami- and 8 or 17 hex digits)",
+		GCP:   "must be an image path (projects/<project>/global/images/<name>, or its https://www.googleapis.com/compute/v1/ self-link)",
+		Azure: "must be a version of the Ubuntu 24.04 marketplace image (like 24.04.202409120), or latest",
+	}
+)
 
 // abbreviate keeps a long value (a key) readable in a message.
 func abbreviate(v string) string {

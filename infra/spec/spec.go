@@ -77,6 +77,15 @@ type Spec struct {
 	// two) is accepted as it is; a number the user chose must be met.
 	Zones    int
 	ZonesSet bool
+	// ZoneNames are the zones, pinned (stayup:zoneNames): resolved once,
+	// on a stack's first up, and kept, so a zone's momentary status never
+	// moves the fleet. Empty: chosen from the region's zones at deploy.
+	ZoneNames []string
+	// BaseImage is the OS image the instances boot, pinned
+	// (stayup:baseImage): an AMI id, a GCP image path, an Azure marketplace
+	// version. Empty: the newest is resolved at deploy time, and `stayup
+	// up` stores what it was.
+	BaseImage string
 
 	InstanceType string
 	CPUTarget    int // percent

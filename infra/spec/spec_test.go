@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -129,6 +130,15 @@ func TestParseRejects(t *testing.T) {
 		{"certificate not an ARN", awsConfig("stayup:tlsCertificate", "my-cert"), "stayup:tlsCertificate", "ACM certificate ARN"},
 		{"certificate in another region", awsConfig("stayup:tlsCertificate", "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"), "stayup:tlsCertificate", "ACM certificates are regional"},
 		{"domain without certificate on aws", awsConfig("stayup:domain", "app.example.com"), "stayup:domain", "tlsCertificate"},
+		{"base image not an AMI", awsConfig("stayup:baseImage", "al2023"), "stayup:baseImage", "AMI id"},
+		{"base image a GCP family", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:baseImage": "cos-stable"}, "stayup:baseImage", "projects/<project>/global/images/<name>"},
+		{"base image an Azure URN", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:baseImage": "Canonical:ubuntu-24_04-lts:server:latest"}, "stayup:baseImage", "like 24.04.202409120"},
+		{"zone of another region", awsConfig("stayup:zoneNames", `["eu-west-1a","us-east-1b"]`), "stayup:zoneNames", "not an availability zone of the stack's region"},
+		{"zone listed twice", awsConfig("stayup:zoneNames", "eu-west-1a,eu-west-1a"), "stayup:zoneNames", "listed twice"},
+		{"one pinned zone", awsConfig("stayup:zoneNames", `["eu-west-1a"]`), "stayup:zoneNames", "at least 2"},
+		{"gcp zone without its dash", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:zoneNames": "europe-west1b,europe-west1-c"}, "stayup:zoneNames", "a dash and a letter"},
+		{"azure zone by name", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:zoneNames": "westeurope-1,2"}, "stayup:zoneNames", "1, 2 or 3"},
+		{"zones changed on a pinned stack", awsConfig("stayup:zones", "2", "stayup:zoneNames", "eu-west-1a,eu-west-1b,eu-west-1c"), "stayup:zones", "pins 3 zones"},
 		{"domain invalid", awsConfig("stayup:domain", "not a domain"), "stayup:domain", "not a DNS name"},
 		{"nat mode", awsConfig("stayup:natGateways", "two"), "stayup:natGateways", "perZone"},
 		{"bool", awsConfig("stayup:deletionProtection", "yes please"), "stayup:deletionProtection", "true or false"},
@@ -275,6 +285,36 @@ func TestPickZones(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%+v: got %v, %v; want %v", tc, got, err, tc.want)
+		}
+	}
+}
+
+// Pins in the forms the state holds are accepted, and the pinned zones
+// decide how many there are.
+func TestParsePins(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg   map[string]string
+		image string
+		zones []string
+	}{
+		{awsConfig("stayup:baseImage", "ami-0123456789abcdef0", "stayup:zoneNames", `["eu-west-1c","eu-west-1a"]`), "ami-0123456789abcdef0", []string{"eu-west-1c", "eu-west-1a"}},
+		{map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project",
+			"stayup:baseImage": "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49", "stayup:zoneNames": "europe-west1-b, europe-west1-d"},
+			"https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49", []string{"europe-west1-b", "europe-west1-d"}},
+		{map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:baseImage": "24.04.202409120", "stayup:zoneNames": `["1","2","3"]`}, "24.04.202409120", []string{"1", "2", "3"}},
+		{map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:baseImage": "latest"}, "latest", nil},
+	} {
+		s, err := Parse(MapLookup(tc.cfg))
+		if err != nil {
+			t.Errorf("%v: %v", tc.cfg, err)
+			continue
+		}
+		if s.BaseImage != tc.image || !slices.Equal(s.ZoneNames, tc.zones) {
+			t.Errorf("%v: base image %q, zones %v; want %q, %v", tc.cfg, s.BaseImage, s.ZoneNames, tc.image, tc.zones)
+		}
+		if tc.zones != nil && (s.Zones != len(tc.zones) || !s.ZonesSet) {
+			t.Errorf("%v: zones %d (set %v), want %d from the pins", tc.cfg, s.Zones, s.ZonesSet, len(tc.zones))
 		}
 	}
 }

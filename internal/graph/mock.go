@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,27 @@ func Record(project, stack string, config map[string]string, program Program) (*
 	}
 	g.Sort()
 	return g, nil
+}
+
+// Config keys the mocks read besides the stack's own, for tests of what
+// the platform answers: MockDownZones lists zones the mocked region
+// reports DOWN (or not available) at that moment; MockImageRelease, when
+// set, makes the newest OS image lookups answer another, newer release.
+const (
+	MockDownZones    = "mock:downZones"
+	MockImageRelease = "mock:imageRelease"
+)
+
+// up is names without the zones MockDownZones reports down.
+func (m *mocks) up(names []string) []string {
+	down := strings.Split(m.config[MockDownZones], ",")
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(down, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // mocks records registrations; the engine calls it from several goroutines.

@@ -118,11 +118,15 @@ func awsService(typ string) (string, string) {
 	return mod, strings.ToLower(parts[2])
 }
 
+// MissingAMI is an AMI id the mocks do not know, as another region's AMI
+// is unknown to this one's EC2 API.
+const MissingAMI = "ami-00000000000000000"
+
 func (m *mocks) awsCall(token string, args map[string]any) (map[string]any, error) {
 	region := m.awsRegion()
 	switch token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
-		names := AWSZones(region)
+		names := m.up(AWSZones(region))
 		ids := make([]any, len(names))
 		list := make([]any, len(names))
 		for i, n := range names {
@@ -137,7 +141,29 @@ func (m *mocks) awsCall(token string, args map[string]any) (map[string]any, erro
 		if !strings.HasPrefix(name, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-") {
 			return nil, fmt.Errorf("ssm parameter %q not found", name)
 		}
-		return map[string]any{"id": name, "name": name, "type": "String", "value": "ami-0" + hexID(region+name, 16), "arn": fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name), "version": 1}, nil
+		return map[string]any{"id": name, "name": name, "type": "String", "value": "ami-0" + hexID(region+name+m.config[MockImageRelease], 16), "arn": fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name), "version": 1}, nil
+	case "aws:ec2/getAmi:getAmi":
+		// A pinned AMI (stayup:baseImage): the mocks know every id, as the
+		// EC2 API does in the AMI's own region, except MissingAMI, which
+		// stands for an AMI of another region ("Your query returned no
+		// results", as the provider says). Its architecture is arm64 when
+		// it is the id the arm64 parameter above answers, else x86_64.
+		id := ""
+		if fs, ok := args["filters"].([]any); ok && len(fs) == 1 {
+			if f, ok := fs[0].(map[string]any); ok {
+				if vs, ok := f["values"].([]any); ok && len(vs) == 1 {
+					id, _ = vs[0].(string)
+				}
+			}
+		}
+		if id == "" || id == MissingAMI {
+			return nil, fmt.Errorf("Your query returned no results. Please change your search criteria and try again.")
+		}
+		arch := "x86_64"
+		if arm := "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"; id == "ami-0"+hexID(region+arm+m.config[MockImageRelease], 16) {
+			arch = "arm64"
+		}
+		return map[string]any{"id": id, "imageId": id, "architecture": arch, "name": "al2023-ami-pinned", "state": "available", "deprecationTime": ""}, nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return map[string]any{"id": Account, "accountId": Account, "arn": fmt.Sprintf("arn:aws:iam::%s:user/plan", Account), "userId": "AIDAMOCKED"}, nil
 	case "aws:index/getRegion:getRegion":

@@ -106,6 +106,9 @@ func (m *mocks) gcpCall(token string, args map[string]any) (map[string]any, erro
 			region = m.gcpRegion()
 		}
 		names := GCPZones(region)
+		if status, _ := args["status"].(string); status == "UP" {
+			names = m.up(names)
+		}
 		list := make([]any, len(names))
 		for i, n := range names {
 			list[i] = n
@@ -117,7 +120,7 @@ func (m *mocks) gcpCall(token string, args map[string]any) (map[string]any, erro
 		if project != "cos-cloud" || family == "" {
 			return nil, fmt.Errorf("image family %q not found in project %q", family, project)
 		}
-		name := family + "-121-18867-0-" + hexID(family, 6)
+		name := family + "-121-18867-0-" + hexID(family+m.config[MockImageRelease], 6)
 		link := fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/global/images/%s", project, name)
 		return map[string]any{"id": link, "name": name, "family": family, "project": project, "selfLink": link, "status": "READY"}, nil
 	case "gcp:organizations/getProject:getProject":
