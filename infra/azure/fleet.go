@@ -93,9 +93,9 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 		VirtualMachineProfile: &compute.VirtualMachineScaleSetVMProfileArgs{
 			StorageProfile: &compute.VirtualMachineScaleSetStorageProfileArgs{
 				ImageReference: &compute.ImageReferenceArgs{
-					Publisher: pulumi.String("Canonical"),
-					Offer:     pulumi.String("ubuntu-24_04-lts"),
-					Sku:       pulumi.String("server"),
+					Publisher: pulumi.String(spec.AzureImage.Publisher),
+					Offer:     pulumi.String(spec.AzureImage.Offer),
+					Sku:       pulumi.String(spec.AzureImage.SKU),
 					// The pinned version (stayup:baseImage), so every VM the
 					// set creates (surge, repair, scale-out) boots the same
 					// OS; latest only where a stack was deployed that way.

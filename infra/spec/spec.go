@@ -54,6 +54,10 @@ var DefaultInstanceType = map[Cloud]string{
 	Azure: "Standard_B2s",
 }
 
+// AzureImage is the marketplace image the Azure instances boot (Ubuntu
+// 24.04 LTS, Gen2); stayup:baseImage pins its version.
+var AzureImage = struct{ Publisher, Offer, SKU string }{"Canonical", "ubuntu-24_04-lts", "server"}
+
 // ProjectKey is the provider config key of the GCP project.
 const ProjectKey = "gcp:project"
 

@@ -188,6 +188,15 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 	if err := confirm(s, fmt.Sprintf("Roll stack %s to %s (sets %s and runs up)?", o.stack, o.image, rollout.ImageKey), "rollout", o.stack, o.yes); err != nil {
 		return err
 	}
+	// The rollout's up, and its rollback's, must change the image and
+	// nothing else: a stack deployed before stayup pinned its base image
+	// and zones gets them pinned to what it runs first, so neither up can
+	// move the fleet to a newer OS and the rollback restores what ran.
+	if p, ok := st.(pinner); ok {
+		if err := pinBefore(ctx, p, o.stack, o.root, false, resolveAzureImage, s); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(s.err, "probing %s; waiting up to %v for the cloud's rolling update\n", sf.URL, timeout)
 	rep, err := ro.Run(ctx)
 	if err != nil && rep.Verdict == "" {

@@ -52,6 +52,8 @@ type stackOpOpts struct {
 	yes    bool
 	failOn string
 	force  bool
+	// refreshBase moves the pinned base image to the newest (up).
+	refreshBase bool
 
 	severity policy.Severity
 
@@ -64,10 +66,12 @@ type stackOpOpts struct {
 	// restore what a chaos run that died left held; nil: up does not.
 	fleetOf func(ctx context.Context, stack string, outputs map[string]any) (*stackFleet, error)
 	signals <-chan os.Signal // nil: the process's interrupts
+	// azureImage resolves the newest Azure image version to pin.
+	azureImage newestAzureImage
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs, azureImage: resolveAzureImage}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -92,6 +96,7 @@ func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
 	if op == "up" {
 		cmd.Flags().StringVar(&o.failOn, "fail-on", string(policy.High), "refuse to deploy on a compliance finding at or above this severity: critical, high, medium or low")
 		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed)")
+		cmd.Flags().BoolVar(&o.refreshBase, "refresh-base-image", false, "move the pinned OS image (stayup:baseImage) to the newest one: the fleet rolls onto it")
 	}
 	return cmd
 }
@@ -194,6 +199,12 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	for _, k := range set {
 		fmt.Fprintf(s.err, "stayup: generated %s and stored it as secret config in %s\n", k, project.StackFile(o.root, o.stack))
 	}
+	pins, pinned := st.(pinner)
+	if pinned {
+		if err := pinBefore(ctx, pins, o.stack, o.root, o.refreshBase, o.azureImage, s); err != nil {
+			return err
+		}
+	}
 	if err := o.checkConfig(ctx, st, s); err != nil {
 		return err
 	}
@@ -210,6 +221,12 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 		return err
 	}
 	outputs, err := st.Up(ctx)
+	if pinned {
+		// Also after Ctrl-C: what the up created is what the next one keeps.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		pinAfter(pctx, pins, o.stack, o.root, outputs, err, s)
+		cancel()
+	}
 	if err != nil {
 		return err
 	}

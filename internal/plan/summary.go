@@ -20,15 +20,40 @@ type Line struct {
 // from the recorded graph (not from the spec), so it shows what the
 // program really registered.
 func (r *Result) Summary() []Line {
+	var lines []Line
 	switch r.Cloud {
 	case "aws":
-		return awsSummary(r.Graph)
+		lines = awsSummary(r.Graph)
 	case "gcp":
-		return gcpSummary(r.Graph)
+		lines = gcpSummary(r.Graph)
 	case "azure":
-		return azureSummary(r.Graph)
+		lines = azureSummary(r.Graph)
+	default:
+		return nil
 	}
-	return nil
+	return append(lines, r.pins()...)
+}
+
+// pins says what the fleet boots and where, and whether the stack pins it
+// or an up would resolve it (and stayup up then pin it).
+func (r *Result) pins() []Line {
+	image, _ := r.Outputs["baseImage"].(string)
+	var zones []string
+	if zs, ok := r.Outputs["zones"].([]any); ok {
+		for _, z := range zs {
+			zones = append(zones, fmt.Sprint(z))
+		}
+	}
+	how := func(pinned bool, key string) string {
+		if pinned {
+			return "pinned by stayup:" + key
+		}
+		return "resolved at deploy, mocked here; stayup up pins it as stayup:" + key
+	}
+	return []Line{
+		{"OS image", fmt.Sprintf("%s (%s)", image, how(r.Spec.BaseImage != "", "baseImage"))},
+		{"zones", fmt.Sprintf("%s (%s)", strings.Join(zones, ", "), how(len(r.Spec.ZoneNames) > 0, "zoneNames"))},
+	}
 }
 
 // Print writes the human summary of a plan.
@@ -55,7 +80,7 @@ func (r *Result) Print(w io.Writer) {
 	sort.Strings(keys)
 	fmt.Fprintln(w, "Outputs (mocked values):")
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %-8s %s\n", k, compact(r.Outputs[k]))
+		fmt.Fprintf(w, "  %-9s %s\n", k, compact(r.Outputs[k]))
 	}
 	fmt.Fprintln(w)
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,4 +147,68 @@ func AzureSubscription(ctx context.Context, cfg map[string]string, getenv func(s
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// NewestImageVersion is the newest version of a marketplace image in a
+// location, as Resource Manager lists them ("Virtual Machine Images -
+// List", Compute REST API): what a new Azure stack pins before its first
+// up, since a scale set model left at latest boots whatever is newest
+// whenever it creates a VM.
+func (c *FeatureChecker) NewestImageVersion(ctx context.Context, subscription, location, publisher, offer, sku string) (string, error) {
+	token, err := c.Token(ctx)
+	if err != nil {
+		return "", fmt.Errorf("Azure credentials: %w", err)
+	}
+	url := fmt.Sprintf("%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/publishers/%s/artifacttypes/vmimage/offers/%s/skus/%s/versions?api-version=2024-07-01",
+		c.Endpoint, subscription, location, publisher, offer, sku)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := c.Client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("list the versions of %s:%s:%s in %s: %w", publisher, offer, sku, location, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("list the versions of %s:%s:%s in %s: %s: %s", publisher, offer, sku, location, res.Status, strings.TrimSpace(string(body)))
+	}
+	var versions []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(body, &versions); err != nil {
+		return "", fmt.Errorf("read the versions of %s:%s:%s: %w", publisher, offer, sku, err)
+	}
+	newest := ""
+	for _, v := range versions {
+		if newerVersion(v.Name, newest) {
+			newest = v.Name
+		}
+	}
+	if newest == "" {
+		return "", fmt.Errorf("%s:%s:%s has no version in %s", publisher, offer, sku, location)
+	}
+	return newest, nil
+}
+
+// newerVersion compares dotted versions number by number (24.04.202409120
+// is newer than 24.04.202408290); anything is newer than "".
+func newerVersion(a, b string) bool {
+	if b == "" {
+		return a != ""
+	}
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, errx := strconv.Atoi(pa[i])
+		y, erry := strconv.Atoi(pb[i])
+		if errx != nil || erry != nil {
+			return pa[i] > pb[i]
+		}
+		if x != y {
+			return x > y
+		}
+	}
+	return len(pa) > len(pb)
 }

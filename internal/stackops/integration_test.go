@@ -349,3 +349,66 @@ func TestMissingPassphrase(t *testing.T) {
 		t.Errorf("another file backend: %v, want ErrNoPassphrase saying how to set it", err)
 	}
 }
+
+// What the first up resolves (the newest image, the zones up that day) is
+// written to the stack's file and used by the next up, when the newest
+// image is another and a zone is reported down: the second up changes
+// nothing. The program stands in for infra.Program's lookups.
+func TestPinsKeptAcrossUps(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	release, down := "aaa", ""
+	program := func(ctx *pulumi.Context) error {
+		image, ok := ctx.GetConfig(BaseImageKey)
+		if !ok {
+			image = "ami-0" + release
+		}
+		var zones []string
+		if z, ok := ctx.GetConfig(ZoneNamesKey); ok {
+			zones = strings.Split(z, ",")
+		} else {
+			for _, z := range []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"} {
+				if z != down {
+					zones = append(zones, z)
+				}
+			}
+		}
+		ctx.Export("baseImage", pulumi.String(image))
+		ctx.Export("zones", pulumi.ToStringArray(zones))
+		return nil
+	}
+	root := testProject(t, "aws", "config:\n  stayup:cloud: aws\n")
+	st, err := Upsert(ctx, testOptions(t, root, "aws", program))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set, err := st.SeedPins(ctx, "aws"); err != nil || len(set) != 0 {
+		t.Fatalf("a stack never deployed: seeded %v, %v; want nothing", set, err)
+	}
+	out, err := st.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := st.StorePins(ctx, "aws", out)
+	if err != nil || len(set) != 2 {
+		t.Fatalf("stored %v, %v; want the image and the zones", set, err)
+	}
+	file, _ := os.ReadFile(project.StackFile(root, "aws"))
+	for _, want := range []string{"stayup:baseImage: ami-0aaa", "stayup:zoneNames: eu-west-1a,eu-west-1b,eu-west-1c"} {
+		if !strings.Contains(string(file), want) {
+			t.Errorf("stack file lacks %q:\n%s", want, file)
+		}
+	}
+	release, down = "bbb", "eu-west-1b"
+	out2, err := st.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out2["baseImage"] != "ami-0aaa" || len(out2["zones"].([]any)) != 3 {
+		t.Errorf("second up: %v; want the pinned image and three zones", out2)
+	}
+	if again, err := st.StorePins(ctx, "aws", out2); err != nil || len(again) != 0 {
+		t.Errorf("second up stored %v, %v; want nothing new", again, err)
+	}
+}

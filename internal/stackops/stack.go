@@ -261,6 +261,14 @@ func (s *Stack) SetConfig(ctx context.Context, key, value string, secret bool) e
 	return nil
 }
 
+// RemoveConfig removes one key from the stack's file in stacks/.
+func (s *Stack) RemoveConfig(ctx context.Context, key string) error {
+	if err := s.stack.RemoveConfig(ctx, key); err != nil {
+		return explain("remove config "+key+" of", s.Name(), err)
+	}
+	return nil
+}
+
 // Export returns the stack's deployment, its state, as `pulumi stack
 // export` prints it (graph.FromExport reads it). Secrets stay encrypted:
 // the SDK's Stack.Export decrypts them, and the export feeds reports.
