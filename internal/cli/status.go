@@ -28,7 +28,11 @@ type stackFleet struct {
 	URL    string
 	Cloud  string
 	Region string
-	Close  func()
+	// BaseImage and Zones are what the stack boots and where, as its
+	// outputs say (empty for a stack deployed before they were output).
+	BaseImage string
+	Zones     []string
+	Close     func()
 }
 
 // openFleetFunc opens a deployed stack's fleet from its outputs.
@@ -58,6 +62,12 @@ func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*s
 	sf.URL, _ = out["url"].(string)
 	sf.Cloud, _ = out["cloud"].(string)
 	sf.Region, _ = out["region"].(string)
+	sf.BaseImage, _ = out["baseImage"].(string)
+	if zs, ok := out["zones"].([]any); ok {
+		for _, z := range zs {
+			sf.Zones = append(sf.Zones, fmt.Sprint(z))
+		}
+	}
 	fo, _ := out["fleet"].(map[string]any)
 	if fo == nil {
 		return nil, fmt.Errorf("stack %s has no fleet output: has it been deployed?", stack)
@@ -155,6 +165,8 @@ type fleetStatus struct {
 	Zones     map[string]zoneCount `json:"zones"`
 	Instances []fleet.Instance     `json:"instances"`
 	Rollout   fleet.Rollout        `json:"rollout"`
+	// BaseImage is the OS image the stack pins (its baseImage output).
+	BaseImage string `json:"base_image"`
 }
 
 type zoneCount struct {
@@ -171,7 +183,11 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	defer sf.Close()
 	restoreHolds(ctx, sf.Fleet, s.err)
 	f := sf.Fleet
-	st := fleetStatus{Stack: o.stack, Cloud: f.Cloud(), Group: f.Name(), URL: sf.URL, Zones: map[string]zoneCount{}}
+	st := fleetStatus{Stack: o.stack, Cloud: f.Cloud(), Group: f.Name(), URL: sf.URL, Zones: map[string]zoneCount{}, BaseImage: sf.BaseImage}
+	// Every zone the stack is deployed over, an empty one too.
+	for _, z := range sf.Zones {
+		st.Zones[zoneKey(f.Cloud(), sf.Region, z)] = zoneCount{}
+	}
 	if st.Capacity, err = f.Capacity(ctx); err != nil {
 		return err
 	}
@@ -216,8 +232,20 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	}
 	p("zones (healthy/instances): %s\n", strings.Join(zs, ", "))
 	p("rollout: %s\n", rolloutText(st.Rollout))
+	if st.BaseImage != "" {
+		p("OS image: %s (stayup:baseImage)\n", st.BaseImage)
+	}
 	writeFleetTable(s.out, st.Instances, time.Now())
 	return nil
+}
+
+// zoneKey names a deployed zone as the fleet names its instances' zones:
+// Azure's zones are numbers in the outputs and <region>-<n> in the view.
+func zoneKey(cloud, region, z string) string {
+	if cloud == "azure" {
+		return region + "-" + z
+	}
+	return z
 }
 
 // restoreHolds puts back a setting that a chaos run held and did not

@@ -111,6 +111,28 @@ func TestStatusHumanAndJSON(t *testing.T) {
 	}
 }
 
+// The pinned OS image is shown, and a zone the stack is deployed over
+// that has lost its only instance shows as empty, not as missing.
+func TestStatusShowsThePinsAndAnEmptyZone(t *testing.T) {
+	t.Parallel()
+	two := wholeFleet()[:2]
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{two}}
+	open := func(context.Context, string, string) (*stackFleet, error) {
+		return &stackFleet{Fleet: f, URL: "http://lb.example/", Cloud: "aws", BaseImage: "ami-0123456789abcdef0",
+			Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, Close: func() {}}, nil
+	}
+	var out bytes.Buffer
+	o := &statusOpts{stack: "aws", open: open}
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"us-east-1c 0/0", "OS image: ami-0123456789abcdef0 (stayup:baseImage)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestStatusRestoresStaleHoldsFirst(t *testing.T) {
 	t.Parallel()
 	hf := &holdingFleet{scriptedFleet: &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{wholeFleet()}}}
