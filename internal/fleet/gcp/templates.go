@@ -27,8 +27,10 @@ import (
 // templates that are already in use by a managed instance group",
 // instanceTemplates.delete in the Compute API reference; the error is "The
 // instance_template resource '...' is already being used by '...',
-// resourceInUseByAnotherResource", terraform-provider-google #1448 for a
-// regional group's rolling update, #6277). So the program keeps replaced
+// resourceInUseByAnotherResource", as terraform-provider-google's issue
+// "google_compute_region_instance_group_manager rolling_update
+// instance_template resourceInUseByAnotherResource" shows for a regional
+// group's rolling update). So the program keeps replaced
 // templates (retainOnDelete) and stayup deletes them once the group no
 // longer uses them: at the end of a rollout, at the start of the next one,
 // and in destroy. They are found by the labels the program puts on every

@@ -24,7 +24,7 @@ import (
 // instances it still runs from it ("It is not possible to delete templates
 // that are already in use by a managed instance group", instanceTemplates.delete,
 // Compute API reference; the refusal is HTTP 400 resourceInUseByAnotherResource,
-// terraform-provider-google #1448 and #6277). viaOperation gives the refusal
+// as terraform-provider-google's issues about it quote). viaOperation gives the refusal
 // as the operation's error, the form the Go client's Operation.Wait
 // returns (a googleapi.Error with the operation's HTTP code and message).
 type fakeTemplates struct {
