@@ -72,7 +72,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 
 	f.Template, err = compute.NewInstanceTemplate(ctx, name, &compute.InstanceTemplateArgs{
 		// No name: Pulumi names each template, so a change creates the new
-		// one before the group moves off the old one, which is deleted last.
+		// one before the group moves off the old one.
 		Project:     pulumi.String(s.Project),
 		Description: pulumi.String("stayup instances: the service container under systemd"),
 		MachineType: pulumi.String(s.InstanceType),
@@ -117,7 +117,15 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		},
 		Tags:   pulumi.StringArray{pulumi.String(networkTag(ctx))},
 		Labels: labels(ctx),
-	}, parent)
+	}, parent,
+		// Pulumi deletes the replaced template right after pointing the
+		// group at the new one, and Compute refuses to delete a template
+		// the group's instances still run while it rolls
+		// (resourceInUseByAnotherResource). Nothing waits for the roll
+		// (see the group), so the old template is kept and stayup deletes
+		// it, found by its labels, once the group no longer uses it: after
+		// a rollout, at the next one, and in destroy (docs/rollout.md).
+		pulumi.RetainOnDelete(true))
 	if err != nil {
 		return nil, err
 	}
@@ -197,14 +205,20 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		},
 		// No targetSize: the autoscaler owns capacity, and an `up` during
 		// a rollout must not reset it.
-		// Pulumi waits until every instance runs the current template, so
-		// the old template is deleted only when nothing uses it.
-		WaitForInstances:       pulumi.Bool(true),
-		WaitForInstancesStatus: pulumi.String("UPDATED"),
+		// No waitForInstances: with it the provider holds `up` until the
+		// whole roll is done (isStable and the version target reached),
+		// so nothing could watch clients or stop a bad image meanwhile.
+		// Without it, `up` returns once the group targets the new
+		// template; rollout watches the roll and rolls back with an `up`
+		// that retargets the group, and stayup up waits for a new fleet to
+		// serve (docs/rollout.md).
+		WaitForInstances: pulumi.Bool(false),
 	}, parent,
-		// A roll of 9 instances in waves of one per zone (boot, health,
-		// min ready) takes well over the provider's default wait.
-		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "30m"}))
+		// Without the wait, create and update are single Compute
+		// operations (insert, patch) that take seconds; these bound them,
+		// and with them how long a rollback's `up` takes to retarget the
+		// group.
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "10m", Update: "5m"}))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"stayup/infra/gcp"
 	"stayup/infra/spec"
+	gcpfleet "stayup/internal/fleet/gcp"
 	"stayup/internal/graph"
 	"stayup/internal/testkit"
 )
@@ -149,8 +150,13 @@ func TestRollingUpdateReplacesWithoutLosingCapacity(t *testing.T) {
 	if name := tmpl.Get("name"); name != nil {
 		t.Errorf("template name %v is fixed: a change could not create the new one before deleting the old", name)
 	}
-	if b, _ := mig.Bool("waitForInstances"); !b || mig.Str("waitForInstancesStatus") != "UPDATED" {
-		t.Errorf("waitForInstances = %v/%q, want true/UPDATED", mig.Get("waitForInstances"), mig.Str("waitForInstancesStatus"))
+	// The provider must not hold `up` for the roll: rollout watches it
+	// and stops a bad image by retargeting the group with another `up`.
+	if b, ok := mig.Bool("waitForInstances"); !ok || b {
+		t.Errorf("waitForInstances = %v, want false written out", mig.Get("waitForInstances"))
+	}
+	if v := mig.Get("waitForInstancesStatus"); v != nil {
+		t.Errorf("waitForInstancesStatus = %v: there is no wait", v)
 	}
 
 	scaler := testkit.Only(t, g, "gcp:compute/regionAutoscaler:RegionAutoscaler")
@@ -521,6 +527,28 @@ func TestIPv6ClientsGetAnIPv6Address(t *testing.T) {
 	for v, addr := range versions {
 		if !served[addr] {
 			t.Errorf("no forwarding rule on the %s address %s", v, addr)
+		}
+	}
+}
+
+// Replaced templates outlive the deploy (the group still runs them while it
+// rolls, and Compute refuses to delete a template in use), so Pulumi must
+// keep them, and stayup must find them: by the labels its cleaner lists.
+func TestReplacedTemplatesAreRetainedAndFindable(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	tmpl := testkit.Only(t, g, templateType)
+	if !tmpl.RetainOnDelete {
+		t.Error("the instance template is not retained on delete: Pulumi would delete it while the group still rolls off it")
+	}
+	for k, want := range gcpfleet.TemplateLabels("test", "stayup") {
+		if got := tmpl.Str("labels." + k); got != want {
+			t.Errorf("template label %s = %q, want %q (what stayup's cleanup lists)", k, got, want)
+		}
+	}
+	for _, r := range g.Resources {
+		if r.RetainOnDelete && r != tmpl {
+			t.Errorf("%s %s is retained on delete: nothing cleans it up", r.Type, r.Name)
 		}
 	}
 }

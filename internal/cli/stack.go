@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"stayup/infra"
+	"stayup/internal/fleet"
+	gcpfleet "stayup/internal/fleet/gcp"
 	"stayup/internal/plan"
 	"stayup/internal/policy"
 	"stayup/internal/project"
@@ -65,13 +67,20 @@ type stackOpOpts struct {
 	// fleetOf opens a deployed stack's fleet from its outputs, for up to
 	// restore what a chaos run that died left held; nil: up does not.
 	fleetOf func(ctx context.Context, stack string, outputs map[string]any) (*stackFleet, error)
-	signals <-chan os.Signal // nil: the process's interrupts
+	// wait is how long up waits, after the engine returns, for the fleet
+	// to serve (0: not at all); poll how often it reads the fleet.
+	wait time.Duration
+	poll time.Duration
+	// templates opens the cleanup of a GCP stack's retained instance
+	// templates, for destroy; nil: destroy does not clean them.
+	templates openTemplateCleaner
+	signals   <-chan os.Signal // nil: the process's interrupts
 	// azureImage resolves the newest Azure image version to pin.
 	azureImage newestAzureImage
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs, azureImage: resolveAzureImage}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -97,6 +106,7 @@ func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
 		cmd.Flags().StringVar(&o.failOn, "fail-on", string(policy.High), "refuse to deploy on a compliance finding at or above this severity: critical, high, medium or low")
 		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed)")
 		cmd.Flags().BoolVar(&o.refreshBase, "refresh-base-image", false, "move the pinned OS image (stayup:baseImage) to the newest one: the fleet rolls onto it")
+		cmd.Flags().DurationVar(&o.wait, "wait", defaultUpWait, "after deploying, wait this long for the fleet to serve: every instance on the current template and the desired size in service behind the load balancer (0: do not wait)")
 	}
 	return cmd
 }
@@ -115,7 +125,15 @@ func newUpCmd(s streams) *cobra.Command {
 		`up previews the stack's changes, asks before applying them (unless --yes),
 then deploys with the Pulumi engine and prints the stack outputs. A stack new
 to the state backend is created from its file in stacks/; values it needs once
-(the Azure SSH key) are generated and stored as secret config.`+interruptHelp)
+(the Azure SSH key) are generated and stored as secret config.
+
+The engine returns before the fleet serves (a new GCP group starts empty and
+its autoscaler fills it; no cloud's provider waits for a rolling update), so
+up then waits, at most --wait, until every instance runs the group's current
+template and the desired size is in service behind the load balancer,
+printing each change. On timeout, or Ctrl-C while waiting, it says the fleet
+is still coming up and exits non-zero; nothing is undone, and stayup status
+shows where it stands.`+interruptHelp)
 }
 
 func newPreviewCmd(s streams) *cobra.Command {
@@ -127,7 +145,10 @@ the cloud, and shows what up would create, update and delete.`+interruptHelp)
 func newDestroyCmd(s streams) *cobra.Command {
 	return newStackOpCmd(s, "destroy", "Delete every resource of a stack, after showing them and asking",
 		`destroy shows what it would delete, asks (unless --yes), then deletes every
-resource of the stack. The stack and its config stay.`+interruptHelp)
+resource of the stack. The stack and its config stay. On GCP it then deletes
+the stack's instance templates the program keeps when it replaces them (found
+by their labels), also when the stack has no resources left (after a plain
+pulumi destroy).`+interruptHelp)
 }
 
 // Validate checks the flags before anything runs.
@@ -178,9 +199,14 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 		if err != nil {
 			return err
 		}
+		// Read where the retained templates live before the outputs go.
+		gcpProject, err := o.gcpProject(ctx, st)
+		if err != nil {
+			return err
+		}
 		if changes.Total() == 0 {
 			fmt.Fprintf(s.out, "stack %s has no resources: nothing to destroy\n", o.stack)
-			return nil
+			return o.cleanTemplates(ctx, gcpProject, s)
 		}
 		if err := confirm(s, fmt.Sprintf("Delete these %d resources of stack %s?", changes.Total(), o.stack), o.op, o.stack, o.yes); err != nil {
 			return err
@@ -189,7 +215,7 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 			return err
 		}
 		fmt.Fprintf(s.out, "stack %s destroyed; its config stays in %s\n", o.stack, project.StackFile(o.root, o.stack))
-		return nil
+		return o.cleanTemplates(ctx, gcpProject, s)
 	}
 
 	set, err := st.EnsureGenerated(ctx)
@@ -230,10 +256,93 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	if u, ok := outputs["url"].(string); ok && u != "" {
+	u, _ := outputs["url"].(string)
+	if err := o.waitForFleet(ctx, outputs, s); err != nil {
+		return err
+	}
+	if u != "" {
 		fmt.Fprintf(s.out, "\nstack %s is up: %s\n", o.stack, u)
 	}
 	return nil
+}
+
+// waitForFleet, after the engine returned, waits for the fleet to serve
+// (see the up command's help). A fleet it cannot open is left to status.
+func (o *stackOpOpts) waitForFleet(ctx context.Context, outputs map[string]any, s streams) error {
+	if o.wait <= 0 || o.fleetOf == nil || outputs["fleet"] == nil {
+		return nil
+	}
+	watch := fmt.Sprintf("watch it with: stayup status --stack %s", o.stack)
+	sf, err := o.fleetOf(ctx, o.stack, outputs)
+	if err != nil {
+		fmt.Fprintf(s.err, "stayup: deployed, but the fleet could not be read to wait for it (%v); %s\n", err, watch)
+		return nil
+	}
+	defer sf.Close()
+	poll := o.poll
+	if poll <= 0 {
+		poll = 10 * time.Second
+	}
+	fmt.Fprintf(s.err, "stayup: deployed; waiting up to %v for the fleet to serve (Ctrl-C stops waiting, nothing is undone)\n", o.wait)
+	ok, line := waitServing(ctx, sf.Fleet, o.wait, poll, s.err)
+	if ok {
+		return nil
+	}
+	u, _ := outputs["url"].(string)
+	if ctx.Err() != nil {
+		fmt.Fprintf(s.err, "stayup: stopped waiting: stack %s is deployed (%s) and its fleet is still coming up (%s); %s\n", o.stack, u, line, watch)
+		return exitError{exitInterrupted}
+	}
+	return fmt.Errorf("stack %s is deployed (%s) but its fleet is still coming up after %v: %s; %s", o.stack, u, o.wait, line, watch)
+}
+
+// gcpProject is the GCP project a stack deploys to ("" on other clouds):
+// the fleet output's, else gcp:project in the stack's config.
+func (o *stackOpOpts) gcpProject(ctx context.Context, st stackOps) (string, error) {
+	if o.templates == nil {
+		return "", nil
+	}
+	cfg, err := st.Config(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cfg["stayup:cloud"].Value != "gcp" {
+		return "", nil
+	}
+	if out, err := st.Outputs(ctx); err == nil {
+		if fo, ok := out["fleet"].(map[string]any); ok {
+			if p, _ := fo["project"].(string); p != "" {
+				return p, nil
+			}
+		}
+	}
+	if p := cfg["gcp:project"].Value; p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("stack %s: no gcp:project in its config and no fleet output: cannot tell where its instance templates are", o.stack)
+}
+
+// cleanTemplates deletes a GCP stack's retained instance templates after
+// destroy. Running destroy again retries it.
+func (o *stackOpOpts) cleanTemplates(ctx context.Context, gcpProject string, s streams) error {
+	if gcpProject == "" {
+		return nil
+	}
+	c, closeFn, err := o.templates(ctx, gcpProject, o.stack)
+	if err == nil {
+		defer closeFn()
+		var res fleet.Cleanup
+		res, err = c.Cleanup(ctx, "")
+		if err == nil {
+			fmt.Fprintf(s.out, "instance templates of stack %s in project %s: %s\n", o.stack, gcpProject, res)
+			if len(res.InUse) > 0 {
+				return fmt.Errorf("instance templates %v of stack %s are still in use (a group outside the stack?): run stayup destroy --stack %s again once nothing uses them", res.InUse, o.stack, o.stack)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("stack %s: delete its retained instance templates in project %s: %w\nrun stayup destroy --stack %s again, or by hand: gcloud compute instance-templates list --project %s --filter='properties.labels.%s=%s'",
+		o.stack, gcpProject, err, o.stack, gcpProject, gcpfleet.StackLabel, gcpfleet.LabelValue(o.stack))
 }
 
 // checkConfig runs the program offline, under mocks, with the stack's

@@ -88,6 +88,8 @@ func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*s
 		if err != nil {
 			return nil, fmt.Errorf("stack %s: %w", stack, err)
 		}
+		// The stack names its templates' labels, for rollout's cleanup.
+		o.Stack, o.PulumiProject = stack, stackops.Project
 		f, err := gcpfleet.Open(ctx, o)
 		if err != nil {
 			return nil, err

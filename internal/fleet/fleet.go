@@ -62,6 +62,40 @@ type Canceller interface {
 	CancelRollout(ctx context.Context) error
 }
 
+// RevisionCleaner is a fleet whose superseded revisions outlive the deploy
+// that replaced them (GCP: the program retains replaced instance templates,
+// because Compute refuses to delete one the group still uses while it
+// rolls). CleanupRevisions deletes those the group no longer targets and
+// says what it did; one still in use stays for the next call.
+type RevisionCleaner interface {
+	CleanupRevisions(ctx context.Context) (Cleanup, error)
+}
+
+// Cleanup is what a CleanupRevisions did.
+type Cleanup struct {
+	// Deleted were removed (or already gone); InUse the cloud refused as
+	// still used; Skipped are newer than the group's target (an up under
+	// way may be about to use them).
+	Deleted []string `json:"deleted,omitempty"`
+	InUse   []string `json:"in_use,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// String says it in one line for people.
+func (c Cleanup) String() string {
+	s := fmt.Sprintf("deleted %d", len(c.Deleted))
+	if len(c.Deleted) > 0 {
+		s += fmt.Sprintf(" %v", c.Deleted)
+	}
+	if len(c.InUse) > 0 {
+		s += fmt.Sprintf(", kept %v (still in use)", c.InUse)
+	}
+	if len(c.Skipped) > 0 {
+		s += fmt.Sprintf(", kept %v (newer than the group's target)", c.Skipped)
+	}
+	return s
+}
+
 // State is an instance's lifecycle state, mapped from the cloud's words.
 type State string
 

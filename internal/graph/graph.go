@@ -21,6 +21,9 @@ type Resource struct {
 	// IgnoreChanges lists inputs Pulumi leaves alone after creation (a
 	// plan knows them; a stack export does not record them).
 	IgnoreChanges []string `json:"ignoreChanges,omitempty"`
+	// RetainOnDelete: Pulumi forgets the resource instead of deleting it
+	// (a plan knows it; what is left behind is someone's to clean up).
+	RetainOnDelete bool `json:"retainOnDelete,omitempty"`
 	// Outputs are the resource's state (inputs plus what the provider
 	// computed, such as ARNs); references between resources resolve
 	// through them.

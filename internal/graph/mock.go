@@ -123,7 +123,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.resources = append(m.resources, &Resource{
 		URN: urn, ID: id, Type: args.TypeToken, Name: args.Name, Parent: parent,
 		Dependencies: deps, Inputs: inputs, Outputs: outputs,
-		IgnoreChanges: rpc.GetIgnoreChanges(),
+		IgnoreChanges: rpc.GetIgnoreChanges(), RetainOnDelete: rpc.GetRetainOnDelete(),
 	})
 	m.mu.Unlock()
 

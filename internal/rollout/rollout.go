@@ -454,6 +454,7 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 		return finish(Refused, fmt.Sprintf("the endpoint failed %d of %d requests before anything changed (%s): zero downtime cannot be proved on a failing service; nothing was changed", s.Failures, s.Requests, s.LastError))
 	}
 	x.end("clean")
+	x.cleanup(ctx, "left by an earlier run")
 
 	// From here on, a failure is rolled back.
 	fail := func(reason, owner string, interrupted bool) (Report, error) {
@@ -557,6 +558,7 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 		return fail(x.budgetText(), OwnerStayup, false)
 	}
 	x.end("clean")
+	x.cleanup(ctx, "after the roll")
 	return finish(Succeeded, "")
 }
 
@@ -728,6 +730,32 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, forward bool) 
 	}
 }
 
+// cleanupTimeout bounds a cleanup of superseded revisions: a few list and
+// delete calls.
+const cleanupTimeout = 2 * time.Minute
+
+// cleanup deletes the revisions the group no longer uses where the fleet
+// keeps them (fleet.RevisionCleaner; GCP's retained instance templates):
+// before the roll, what an earlier run, a crash or a plain up left; once
+// the fleet converged (forward or back), those it rolled off. A failure is
+// reported, never fatal: the next rollout, or destroy, tries again.
+func (x *run) cleanup(ctx context.Context, when string) {
+	c, ok := x.o.Fleet.(fleet.RevisionCleaner)
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	res, err := c.CleanupRevisions(cctx)
+	if err != nil {
+		x.emit("revision cleanup failed", fmt.Sprintf("%s: %v (the next rollout or destroy tries again)", when, err))
+		return
+	}
+	if len(res.Deleted)+len(res.InUse)+len(res.Skipped) > 0 {
+		x.emit("superseded revisions cleaned", when+": "+res.String())
+	}
+}
+
 // statusText is the cloud's status with its reason, for people.
 func statusText(r fleet.Rollout) string {
 	s := fmt.Sprintf("%s (target %s, %d%%)", r.Status, r.Target, r.Percent)
@@ -821,6 +849,7 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 	case outConverged:
 		rb.Done = true
 		x.end("done")
+		x.cleanup(rctx, "after the rollback")
 		return true, fmt.Sprintf("rolled back to %s: the fleet converged", x.r.From)
 	case outInterrupted:
 		return failed("wait for the fleet", errors.New("stopped (Ctrl-C twice)"))

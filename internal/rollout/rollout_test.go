@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"stayup/internal/fleet"
+	"stayup/internal/plan"
 	"stayup/internal/probe"
+	"stayup/internal/project"
 	"stayup/internal/rollout/rollouttest"
 )
 
@@ -547,5 +549,118 @@ func TestSameVersionBeforeAndAfter(t *testing.T) {
 		if _, got := sameVersion(tc.before, tc.after); got != tc.want {
 			t.Errorf("sameVersion(%v, %v) = %v, want %v", tc.before, tc.after, got, tc.want)
 		}
+	}
+}
+
+// gcpProviderWaits reads the shipped GCP program under mocks: does the
+// provider hold up until the group's roll is done (waitForInstances)?
+func gcpProviderWaits(t *testing.T) bool {
+	t.Helper()
+	root, err := project.Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack, cfg, err := plan.Source{Root: root, Cloud: "gcp"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Run(stack, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migs := res.Graph.ByType("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+	if len(migs) != 1 {
+		t.Fatalf("%d instance group managers in the GCP plan", len(migs))
+	}
+	wait, _ := migs[0].Bool("waitForInstances")
+	return wait
+}
+
+// A new image that passes its health checks but answers clients with
+// errors, on the shipped GCP program: up returns as soon as the group
+// targets the new template, rollout sees the failures while the group
+// rolls, and within one poll (plus the rollback's up, instant here; see
+// docs/rollout.md for the live bound) retargets the group to a template
+// with the previous image. The forward roll stops after the replacement
+// that failed, the group rolls back over every instance, and the
+// templates it rolled off are deleted once it converged.
+func TestGCPBadImageRolledBackWhileTheGroupRolls(t *testing.T) {
+	t.Parallel()
+	const step = 100 * time.Millisecond // a roll of 3 takes over a second
+	c := rollouttest.New(t, "gcp", "v1", 3, step)
+	c.Bad["v2"] = rollouttest.ServesErrors
+	s := rollouttest.NewStack(c, "v1")
+	s.ProviderWaits, s.ProviderTimeout = gcpProviderWaits(t), 30*time.Second
+	o := opts(c, s, "v2")
+	o.Timeout = shippedTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := runRollout(t, ctx, o)
+	if r.Verdict != RolledBack || !strings.Contains(r.Reason, "above the allowed 0") {
+		t.Fatalf("verdict %q (%s), phases %v", r.Verdict, r.Reason, phases(r))
+	}
+	if got, want := phases(r)[2], "roll:probe budget"; got != want {
+		t.Errorf("roll phase %s, want %s: the budget must be checked while the group rolls", got, want)
+	}
+	if len(r.Probe.Windows) == 0 || len(s.UpReturned) < 2 {
+		t.Fatalf("failure windows %v, ups returned %v", r.Probe.Windows, s.UpReturned)
+	}
+	firstFailure := r.Probe.Windows[0].Start
+	if !s.UpReturned[0].Before(firstFailure) {
+		t.Errorf("the forward up returned %v after the first failure: it waited for the roll", s.UpReturned[0].Sub(firstFailure))
+	}
+	retargets := c.Retargets()
+	if len(retargets) != 2 {
+		t.Fatalf("the group was retargeted %d times, want forward and back", len(retargets))
+	}
+	// Detection is one poll after the failures cross the budget; the
+	// margin covers a loaded test machine.
+	if reaction, bound := retargets[1].Sub(firstFailure), o.Poll+500*time.Millisecond; reaction > bound {
+		t.Errorf("the group was retargeted to the previous image %v after the first failure, want within %v", reaction, bound)
+	}
+	if n := c.Launched("v2"); n != 1 {
+		t.Errorf("%d instances launched on the bad image, want the forward roll stopped after the first", n)
+	}
+	if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+		t.Errorf("images in service %v", got)
+	}
+	if got := c.Templates(); !slices.Equal(got, []string{"tpl-3"}) {
+		t.Errorf("templates left %v, want only the rollback's tpl-3", got)
+	}
+	if s.Image() != "v1" {
+		t.Errorf("config image %s", s.Image())
+	}
+}
+
+// Templates an earlier run left (a crash, a plain up) are deleted before
+// the roll, the one rolled from after it; a clean GCP rollout converges.
+func TestGCPRolloutDeletesSupersededTemplates(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "gcp", "v1", 3, step)
+	for _, img := range []string{"v0", "v1"} { // tpl-2 (v0), then tpl-3 (v1)
+		if err := c.RollTo(img); err != nil {
+			t.Fatal(err)
+		}
+		for ro, _ := c.Rollout(context.Background()); ro.InProgress || !ro.Reached; ro, _ = c.Rollout(context.Background()) {
+			time.Sleep(step)
+		}
+	}
+	s := rollouttest.NewStack(c, "v1")
+	r := runRollout(t, context.Background(), opts(c, s, "v2"))
+	if r.Verdict != Succeeded {
+		t.Fatalf("verdict %q (%s)", r.Verdict, r.Reason)
+	}
+	var cleaned []string
+	for _, e := range r.Timeline {
+		if e.Kind == "superseded revisions cleaned" {
+			cleaned = append(cleaned, e.Phase+": "+e.Detail)
+		}
+	}
+	want := []string{"baseline: left by an earlier run: deleted 2 [tpl-1 tpl-2]", "settle: after the roll: deleted 1 [tpl-3]"}
+	if !slices.Equal(cleaned, want) {
+		t.Errorf("cleanups %q, want %q", cleaned, want)
+	}
+	if got := c.Templates(); !slices.Equal(got, []string{"tpl-4"}) {
+		t.Errorf("templates left %v", got)
 	}
 }

@@ -65,12 +65,19 @@ type Clients struct {
 	Backends     BackendAPI
 	HealthChecks HealthCheckAPI
 	Autoscalers  AutoscalerAPI
-	closers      []io.Closer
+	// Templates and TemplateLabels find the stack's instance templates,
+	// for CleanupRevisions; Open sets them when Outputs names the stack.
+	Templates      TemplatesAPI
+	TemplateLabels map[string]string
+	closers        []io.Closer
 }
 
 // Outputs is the stack's `fleet` output on GCP.
 type Outputs struct {
 	Project, Region, InstanceGroupManager, BackendService, HealthCheck string
+	// Stack and PulumiProject are not outputs: the caller knows them, and
+	// they name the labels of the stack's instance templates.
+	Stack, PulumiProject string
 }
 
 // ParseOutputs reads the stack's `fleet` output.
@@ -122,11 +129,20 @@ func Open(ctx context.Context, out Outputs) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to Compute Engine: %w", err)
 	}
-	return New(out, Clients{
+	c := Clients{
 		Groups: groupClient{groups}, Instances: instanceClient{instances}, Backends: backendClient{backends},
 		HealthChecks: checkClient{checks}, Autoscalers: scalerClient{scalers},
 		closers: []io.Closer{groups, instances, backends, checks, scalers},
-	}), nil
+	}
+	if out.Stack != "" && out.PulumiProject != "" {
+		templates, err := compute.NewInstanceTemplatesRESTClient(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connect to Compute Engine: %w", err)
+		}
+		c.Templates, c.TemplateLabels = templateClient{templates}, TemplateLabels(out.Stack, out.PulumiProject)
+		c.closers = append(c.closers, templates)
+	}
+	return New(out, c), nil
 }
 
 // Close releases the clients' connections.
@@ -147,7 +163,11 @@ func (f *Fleet) Name() string { return f.out.InstanceGroupManager }
 // call runs one API call with the throttling backoff and turns HTTP codes
 // into the fleet's errors. permission is the IAM permission the call needs.
 func (f *Fleet) call(ctx context.Context, permission string, do func() error) error {
-	err := f.backoff.Do(ctx, permission, throttled, do)
+	return call(ctx, f.backoff, permission, do)
+}
+
+func call(ctx context.Context, b fleet.Backoff, permission string, do func() error) error {
+	err := b.Do(ctx, permission, throttled, do)
 	if err == nil {
 		return nil
 	}
@@ -491,8 +511,13 @@ func (f *Fleet) healthCheck(ctx context.Context, name string) (*computepb.Health
 	return hc, nil
 }
 
-// last is the last segment of a resource URL: its name.
-func last(url string) string { return url[strings.LastIndex(url, "/")+1:] }
+// last is the last segment of a resource URL: its name, without a query
+// (the program names the group's template by its self link with
+// ?uniqueId=; see the assumptions in templates.go).
+func last(url string) string {
+	url, _, _ = strings.Cut(url, "?")
+	return url[strings.LastIndex(url, "/")+1:]
+}
 
 // zoneOf reads the zone from an instance URL (.../zones/Z/instances/N).
 func zoneOf(url string) string {

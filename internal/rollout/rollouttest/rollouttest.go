@@ -13,6 +13,22 @@
 // after a failed replacement and relaunches the new image for ever (the
 // provider already moved the group to it), and while such a refresh is
 // active the group refuses an up. Fleet() adds the refresh's cancel.
+//
+// On "gcp" it plays a regional managed instance group with a PROACTIVE
+// update policy (Compute Engine guide, "Automatically apply VM
+// configuration updates in a MIG", and "Checking the status of managed
+// instance groups"): every up that changes the image is a new instance
+// template, and the group targets it at once; while any instance is not on
+// the target, or any action is under way, the group is not stable and the
+// version target is not reached ("updating"); a new target mid-roll
+// supersedes the old one, and every instance not on it is replaced,
+// including those on the template the roll started from (a rollback is a
+// full roll to a new template with the old image). Replacements come one
+// at a time here rather than one per zone. Replaced templates stay
+// (retained on delete) until CleanupRevisions deletes those no instance
+// uses. With Stack.ProviderWaits, up behaves as the provider's
+// waitForInstances (UPDATED) does: it returns only once the group is
+// stable on its target, or at ProviderTimeout.
 package rollouttest
 
 import (
@@ -46,6 +62,9 @@ const (
 	// keeps waiting (GCP, AWS), or on Azure rolls back by itself and
 	// reports Faulted.
 	NeverHealthy
+	// ServesErrors: the image passes its health checks (/readyz answers
+	// 200) but answers every other request with 500: only clients see it.
+	ServesErrors
 )
 
 // ErrActiveDesiredConfiguration is AWS's answer to a group update while an
@@ -82,8 +101,13 @@ type Cloud struct {
 	seq        int
 	rr         int
 	gen        int
-	// the group's rolling state
+	// the group's rolling state: target is the revision rolled to (on
+	// gcp an instance template, elsewhere the image), image its image
 	target      string
+	image       string
+	templates   []string // gcp: the templates that exist, oldest first
+	made        int
+	retargets   []time.Time
 	status      string
 	reason      string
 	started     time.Time
@@ -92,10 +116,12 @@ type Cloud struct {
 	desired     int
 	// counts of what the group did, for tests
 	cancels, refused, terminatedUnhealthy int
+	launched                              map[string]int
 }
 
 type server struct {
 	id, image string
+	rev       string
 	srv       *http.Server
 	url       *url.URL
 	state     fleet.State
@@ -109,7 +135,10 @@ type ctxKey struct{}
 // group (boot, health checks, drain). cloud is "aws", "gcp" or "azure":
 // it chooses the status words and what a failed rollout does.
 func New(t testing.TB, cloud, image string, n int, step time.Duration, opts ...func(*Cloud)) *Cloud {
-	c := &Cloud{t: t, name: cloud, step: step, Bad: map[string]Behaviour{}, target: image, desired: n, status: c0(cloud)}
+	c := &Cloud{t: t, name: cloud, step: step, Bad: map[string]Behaviour{}, target: image, image: image, desired: n, status: c0(cloud)}
+	if cloud == "gcp" {
+		c.target = c.newTemplateLocked()
+	}
 	for _, o := range opts {
 		o(c)
 	}
@@ -146,7 +175,7 @@ func New(t testing.TB, cloud, image string, n int, step time.Duration, opts ...f
 	go srv.Serve(ln)
 	c.URL = "http://" + ln.Addr().String() + "/"
 	for range n {
-		s := c.launch(image)
+		s := c.launch(image, c.target)
 		s.state, s.health = fleet.Running, fleet.Healthy
 	}
 	t.Cleanup(func() {
@@ -186,25 +215,42 @@ func progressWord(cloud string) string {
 // as hello-app does.
 func HelloApp(c *Cloud) { c.HelloApp = true }
 
-// launch starts a server for image and adds it to the group, pending.
-func (c *Cloud) launch(image string) *server {
+func (c *Cloud) newTemplateLocked() string {
+	c.made++
+	name := fmt.Sprintf("tpl-%d", c.made)
+	c.templates = append(c.templates, name)
+	return name
+}
+
+// launch starts a server for image from revision rev and adds it to the
+// group, pending.
+func (c *Cloud) launch(image, rev string) *server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.mu.Lock()
 	bad := c.Bad[image] == NeverHealthy
+	errs := c.Bad[image] == ServesErrors
 	c.seq++
-	s := &server{id: fmt.Sprintf("i-%d", c.seq), image: image, state: fleet.Pending, health: fleet.Initial, launched: time.Now()}
+	s := &server{id: fmt.Sprintf("i-%d", c.seq), image: image, rev: rev, state: fleet.Pending, health: fleet.Initial, launched: time.Now()}
 	c.insts = append(c.insts, s)
+	if c.launched == nil {
+		c.launched = map[string]int{}
+	}
+	c.launched[image]++
 	c.mu.Unlock()
 	hello := c.HelloApp
-	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !hello {
 			w.Header().Set("X-Stayup-Version", image)
 		}
 		if bad {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if errs && r.URL.Path != "/readyz" {
+			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
 		if hello {
@@ -253,18 +299,47 @@ func (c *Cloud) RollTo(image string) error {
 		c.mu.Unlock()
 		return ErrActiveDesiredConfiguration
 	}
-	if image == c.target && !c.inProgress && c.reachedLocked() {
+	if image == c.image && (c.name == "gcp" || !c.inProgress && c.reachedLocked()) {
+		// the same image: no new template, nothing for the group to do
+		// (on gcp a roll under way goes on)
 		c.mu.Unlock()
 		return nil
 	}
 	c.gen++
 	gen := c.gen
 	prev := c.target
-	c.target, c.inProgress, c.status, c.reason, c.started = image, true, progressWord(c.name), "", time.Now()
+	rev := image
+	if c.name == "gcp" {
+		rev = c.newTemplateLocked()
+	}
+	c.target, c.image, c.inProgress, c.status, c.reason, c.started = rev, image, true, progressWord(c.name), "", time.Now()
+	c.retargets = append(c.retargets, c.started)
 	c.withDesired = c.name == "aws" && c.AutoRollback
 	c.mu.Unlock()
-	go c.roll(gen, prev, image)
+	go c.roll(gen, prev, image, rev)
 	return nil
+}
+
+// Retargets are the times the group's target changed (each up that
+// changed the image).
+func (c *Cloud) Retargets() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.retargets...)
+}
+
+// Launched counts the servers launched for image since New.
+func (c *Cloud) Launched(image string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.launched[image]
+}
+
+// Templates are the gcp group's instance templates that still exist.
+func (c *Cloud) Templates() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.templates...)
 }
 
 // Counts says how often the group cancelled a refresh, refused an update,
@@ -281,13 +356,13 @@ func (c *Cloud) current(gen int) bool {
 	return c.gen == gen
 }
 
-func (c *Cloud) roll(gen int, prev, image string) {
+func (c *Cloud) roll(gen int, prev, image, rev string) {
 	time.Sleep(c.step)
 	for c.current(gen) {
 		c.mu.Lock()
 		var old *server
 		for _, s := range c.insts {
-			if s.image != image {
+			if s.rev != rev {
 				old = s
 				break
 			}
@@ -304,7 +379,7 @@ func (c *Cloud) roll(gen int, prev, image string) {
 			old.srv.Close()
 			continue
 		}
-		n := c.launch(image)
+		n := c.launch(image, rev)
 		healthy := false
 		grace := c.GraceSteps
 		if grace <= 0 {
@@ -399,12 +474,50 @@ func (c *Cloud) roll(gen int, prev, image string) {
 }
 
 // Fleet is the group as rollout sees it: on "aws" with the refresh's
-// cancel (fleet.Canceller), elsewhere the group as it is.
+// cancel (fleet.Canceller), on "gcp" with the cleanup of retained
+// templates (fleet.RevisionCleaner), elsewhere the group as it is.
 func (c *Cloud) Fleet() fleet.Fleet {
-	if c.name == "aws" {
+	switch c.name {
+	case "aws":
 		return awsGroup{c}
+	case "gcp":
+		return gcpGroup{c}
 	}
 	return c
+}
+
+type gcpGroup struct{ *simCloud }
+
+// CleanupRevisions deletes the templates older than the target that no
+// instance runs; Compute refuses to delete one in use (see fleet/gcp).
+func (g gcpGroup) CleanupRevisions(context.Context) (fleet.Cleanup, error) {
+	c := g.simCloud
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	used := map[string]bool{}
+	for _, s := range c.insts {
+		used[s.rev] = true
+	}
+	var out fleet.Cleanup
+	var keep []string
+	older := true
+	for _, t := range c.templates {
+		switch {
+		case t == c.target:
+			older = false
+			keep = append(keep, t)
+		case !older:
+			out.Skipped = append(out.Skipped, t)
+			keep = append(keep, t)
+		case used[t]:
+			out.InUse = append(out.InUse, t)
+			keep = append(keep, t)
+		default:
+			out.Deleted = append(out.Deleted, t)
+		}
+	}
+	c.templates = keep
+	return out, nil
 }
 
 // simCloud names the embedded field apart from the Cloud method.
@@ -441,7 +554,7 @@ func (a awsGroup) CancelRollout(context.Context) error {
 
 func (c *Cloud) reachedLocked() bool {
 	for _, s := range c.insts {
-		if s.image != c.target {
+		if s.rev != c.target {
 			return false
 		}
 	}
@@ -472,7 +585,7 @@ func (c *Cloud) Instances(context.Context) ([]fleet.Instance, error) {
 	defer c.mu.Unlock()
 	var out []fleet.Instance
 	for i, s := range c.insts {
-		out = append(out, fleet.Instance{ID: s.id, Zone: fmt.Sprintf("zone-%d", i%3), State: s.state, Health: s.health, Revision: s.image, Launched: s.launched})
+		out = append(out, fleet.Instance{ID: s.id, Zone: fmt.Sprintf("zone-%d", i%3), State: s.state, Health: s.health, Revision: s.rev, Launched: s.launched})
 	}
 	return out, nil
 }
@@ -492,7 +605,7 @@ func (c *Cloud) Rollout(context.Context) (fleet.Rollout, error) {
 	defer c.mu.Unlock()
 	on := 0
 	for _, s := range c.insts {
-		if s.image == c.target {
+		if s.rev == c.target {
 			on++
 		}
 	}
@@ -514,6 +627,15 @@ type Stack struct {
 	Calls   []string
 	UpErr   error
 	applied string
+	// ProviderWaits makes up return only once the group is stable on its
+	// target (the GCP provider's waitForInstances with UPDATED: isStable
+	// and versionTarget.isReached, terraform-provider-google-beta
+	// resource_compute_region_instance_group_manager.go), or fail at
+	// ProviderTimeout (the resource's custom timeout).
+	ProviderWaits   bool
+	ProviderTimeout time.Duration
+	// UpReturned are the times each up returned.
+	UpReturned []time.Time
 }
 
 // NewStack is a deployed stack running image on c.
@@ -579,8 +701,26 @@ func (s *Stack) Up(context.Context) (map[string]any, error) {
 	img := s.applied
 	out := s.outputs()
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.UpReturned = append(s.UpReturned, time.Now())
+		s.mu.Unlock()
+	}()
 	if err := s.Cloud.RollTo(img); err != nil {
 		return nil, err
+	}
+	if s.ProviderWaits {
+		deadline := time.Now().Add(s.ProviderTimeout)
+		for {
+			ro, _ := s.Cloud.Rollout(context.Background())
+			if !ro.InProgress && ro.Reached {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("updating RegionInstanceGroupManager: timeout while waiting for state to become 'created' (last state: 'reaching version target', timeout: %v)", s.ProviderTimeout)
+			}
+			time.Sleep(s.Cloud.step)
+		}
 	}
 	return out, nil
 }
