@@ -77,9 +77,10 @@ const (
 
 // Who undoes a failed rollout.
 const (
-	// OwnerPlatform: the cloud rolled the instances back by itself (Azure
-	// rollback on policy breach); rollout refreshes the stack and restores
-	// the previous image in config.
+	// OwnerPlatform: the cloud rolled the failed instances back by itself
+	// (Azure rollback on policy breach), which leaves the scale set model
+	// on the new image; rollout refreshes the stack, then rolls the model
+	// back as OwnerStayup does.
 	OwnerPlatform = "platform"
 	// OwnerStayup: rollout sets the previous image, runs up and waits.
 	OwnerStayup = "stayup"
@@ -746,10 +747,9 @@ func updateSeen(from, now fleet.Rollout) bool {
 		now.Status != from.Status || now.Started.After(from.Started)
 }
 
-// rollback puts the previous image back. Where the platform already rolled
-// the instances back, it refreshes the stack so its state matches and
-// restores the config; otherwise it sets the previous image, runs up and
-// waits for the fleet to converge. It runs on a context that only Abort
+// rollback puts the previous image back: it sets the previous image, runs
+// up and waits for the fleet to converge. Where the platform already rolled
+// its failed instances back, it refreshes the stack first. It runs on a context that only Abort
 // (a second Ctrl-C) ends.
 func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string) {
 	o := x.o
@@ -774,18 +774,17 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 		x.emit("rollback failed", rb.Error)
 		return false, "rollback failed: " + rb.Error
 	}
+	// Where the platform rolled its failed instances back (Azure), the
+	// scale set model still holds the new image: every later repair,
+	// scale-out or surge would boot it, and the rolled-back VMs never count
+	// as on the latest model again. So the model goes back too, by the same
+	// up as below; the refresh first makes the state hold what the platform
+	// left, so the up's diff is against the live model.
 	if owner == OwnerPlatform {
 		if err := o.Stack.Refresh(rctx); err != nil {
 			return failed("refresh the stack", err)
 		}
-		step("stack refreshed")
-		if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
-			return failed("restore "+ImageKey, err)
-		}
-		step("config restored: " + ImageKey + "=" + x.r.From)
-		rb.Done = true
-		x.end("done")
-		return true, fmt.Sprintf("the platform rolled the instances back; the stack was refreshed and %s restored to %s", ImageKey, x.r.From)
+		step("stack refreshed: the platform rolled its failed instances back, the model still names " + x.r.To)
 	}
 	// Converging back means moving off where the forward update got to.
 	from := x.r.Forward
@@ -821,6 +820,9 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 	case outConverged:
 		rb.Done = true
 		x.end("done")
+		if owner == OwnerPlatform {
+			return true, fmt.Sprintf("the platform rolled the failed instances back; the model was rolled back to %s too and the fleet converged", x.r.From)
+		}
 		return true, fmt.Sprintf("rolled back to %s: the fleet converged", x.r.From)
 	case outInterrupted:
 		return failed("wait for the fleet", errors.New("stopped (Ctrl-C twice)"))

@@ -133,9 +133,14 @@ func TestNeverHealthyRollsBack(t *testing.T) {
 	}
 }
 
-// Azure rolls back by itself: rollout notices the Faulted upgrade,
-// refreshes the stack and restores the config, without an up.
-func TestPlatformRollbackRestoresConfig(t *testing.T) {
+// Azure rolls the failed instance back by itself on the policy breach and
+// reports Faulted, but the scale set model keeps the new image ("Rollback
+// failed instances to previous model", Configure rolling upgrades on
+// Virtual Machine Scale Sets: the instances go back, the model does not;
+// a later model change starts a new rolling upgrade). rollout ends the
+// wait at Faulted, refreshes the stack, then rolls the model back with an
+// up of the previous image and waits for that upgrade.
+func TestPlatformRollbackRollsTheModelBack(t *testing.T) {
 	t.Parallel()
 	c := rollouttest.New(t, "azure", "v1", 3, step)
 	c.Bad["v2"] = rollouttest.NeverHealthy
@@ -147,8 +152,17 @@ func TestPlatformRollbackRestoresConfig(t *testing.T) {
 	if !strings.Contains(r.Reason, "Faulted") {
 		t.Errorf("reason %s", r.Reason)
 	}
-	if got := s.CallLog(); !slices.Equal(got, []string{"set stayup:image=v2", "up", "refresh", "set stayup:image=v1"}) {
-		t.Errorf("stack calls %v", got)
+	if got := s.CallLog(); !slices.Equal(got, []string{"set stayup:image=v2", "up", "refresh", "set stayup:image=v1", "up"}) {
+		t.Errorf("stack calls %v: want the model rolled back by an up after the refresh", got)
+	}
+	if !r.Rollback.Done || r.Rollback.Final.Target != "v1" {
+		t.Errorf("rollback %+v: want it to wait until the fleet converged on the previous model", r.Rollback)
+	}
+	if ro, _ := c.Rollout(context.Background()); ro.Target != "v1" || !ro.Reached || ro.InProgress {
+		t.Errorf("the group's model after the rollback %+v: want v1, reached (a repair or scale-out would boot the model)", ro)
+	}
+	if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+		t.Errorf("images in service %v", got)
 	}
 }
 
