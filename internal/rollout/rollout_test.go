@@ -563,3 +563,51 @@ func TestSameVersionBeforeAndAfter(t *testing.T) {
 		}
 	}
 }
+
+// Max surge finds no quota and Azure upgrades the VMs in place: every VM
+// reports the latest model and the upgrade completes, but customData does
+// not run again, so the old container serves on. rollout fails the roll
+// forward at once, naming the VMs and the reason, and rolls back. With the
+// version in the body the clients' view would also catch it after
+// settling; without any version evidence the instances are all there is,
+// and they must prove they were created by the update.
+func TestAzureInPlaceFallbackFails(t *testing.T) {
+	t.Parallel()
+	for _, pattern := range []string{DefaultVersionPattern, ""} {
+		t.Run("pattern "+pattern, func(t *testing.T) {
+			t.Parallel()
+			c := rollouttest.New(t, "azure", "v1", 3, step, rollouttest.HelloApp)
+			c.Bad["v2"] = rollouttest.InPlace
+			s := rollouttest.NewStack(c, "v1")
+			o := opts(c, s, "v2")
+			o.VersionPattern = pattern
+			r := runRollout(t, context.Background(), o)
+			if r.Verdict != RolledBack {
+				t.Fatalf("verdict %q (%s), phases %v", r.Verdict, r.Reason, phases(r))
+			}
+			if got, want := phases(r)[2], "roll:in place"; got != want {
+				t.Errorf("roll phase %s, want %s", got, want)
+			}
+			for _, want := range []string{"i-1, i-2, i-3", "updated in place", "quota"} {
+				if !strings.Contains(r.Reason, want) {
+					t.Errorf("reason %q lacks %q", r.Reason, want)
+				}
+			}
+			if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+				t.Errorf("images in service %v", got)
+			}
+		})
+	}
+}
+
+// The in-place rule is Azure's only: an AWS refresh with SkipMatching
+// keeps instances already on the target, which then were created before
+// it began and rightly count as converged.
+func TestRecreatesOnAzureOnly(t *testing.T) {
+	t.Parallel()
+	for cloud, want := range map[string]bool{"azure": true, "aws": false, "gcp": false} {
+		if got := recreates(cloud); got != want {
+			t.Errorf("recreates(%s) = %v, want %v", cloud, got, want)
+		}
+	}
+}

@@ -46,6 +46,16 @@ const (
 	// keeps waiting (GCP, AWS), or on Azure rolls back by itself and
 	// reports Faulted.
 	NeverHealthy
+	// InPlace (azure): max surge finds no quota for the batches, so the
+	// scale set upgrades the VMs in place instead ("During the MaxSurge
+	// rolling upgrade processes, Azure performs a quota check before each
+	// new batch. If that quota check fails, the upgrade will default to a
+	// non-MaxSurge upgrade and be upgraded in place": Rolling upgrades with
+	// MaxSurge on Virtual Machine Scale Sets, Considerations). An in-place
+	// model update does not run customData again (it runs at first boot
+	// only), so each VM reports the latest model while its old container
+	// goes on serving the old image. The upgrade ends Completed.
+	InPlace
 )
 
 // ErrActiveDesiredConfiguration is AWS's answer to a group update while an
@@ -95,12 +105,14 @@ type Cloud struct {
 }
 
 type server struct {
-	id, image string
-	srv       *http.Server
-	url       *url.URL
-	state     fleet.State
-	health    fleet.Health
-	launched  time.Time
+	// image is what the server runs, model the revision the group
+	// reports for it: they differ after an in-place upgrade.
+	id, image, model string
+	srv              *http.Server
+	url              *url.URL
+	state            fleet.State
+	health           fleet.Health
+	launched         time.Time
 }
 
 type ctxKey struct{}
@@ -195,7 +207,7 @@ func (c *Cloud) launch(image string) *server {
 	c.mu.Lock()
 	bad := c.Bad[image] == NeverHealthy
 	c.seq++
-	s := &server{id: fmt.Sprintf("i-%d", c.seq), image: image, state: fleet.Pending, health: fleet.Initial, launched: time.Now()}
+	s := &server{id: fmt.Sprintf("i-%d", c.seq), image: image, model: image, state: fleet.Pending, health: fleet.Initial, launched: time.Now()}
 	c.insts = append(c.insts, s)
 	c.mu.Unlock()
 	hello := c.HelloApp
@@ -287,7 +299,7 @@ func (c *Cloud) roll(gen int, prev, image string) {
 		c.mu.Lock()
 		var old *server
 		for _, s := range c.insts {
-			if s.image != image {
+			if s.model != image {
 				old = s
 				break
 			}
@@ -297,6 +309,13 @@ func (c *Cloud) roll(gen int, prev, image string) {
 		c.mu.Unlock()
 		if old == nil {
 			break
+		}
+		if mode == InPlace && c.name == "azure" {
+			time.Sleep(c.step)
+			c.mu.Lock()
+			old.model = image
+			c.mu.Unlock()
+			continue
 		}
 		if !serving {
 			// not serving: replace without surge
@@ -441,7 +460,7 @@ func (a awsGroup) CancelRollout(context.Context) error {
 
 func (c *Cloud) reachedLocked() bool {
 	for _, s := range c.insts {
-		if s.image != c.target {
+		if s.model != c.target {
 			return false
 		}
 	}
@@ -472,7 +491,7 @@ func (c *Cloud) Instances(context.Context) ([]fleet.Instance, error) {
 	defer c.mu.Unlock()
 	var out []fleet.Instance
 	for i, s := range c.insts {
-		out = append(out, fleet.Instance{ID: s.id, Zone: fmt.Sprintf("zone-%d", i%3), State: s.state, Health: s.health, Revision: s.image, Launched: s.launched})
+		out = append(out, fleet.Instance{ID: s.id, Zone: fmt.Sprintf("zone-%d", i%3), State: s.state, Health: s.health, Revision: s.model, Launched: s.launched})
 	}
 	return out, nil
 }
@@ -492,7 +511,7 @@ func (c *Cloud) Rollout(context.Context) (fleet.Rollout, error) {
 	defer c.mu.Unlock()
 	on := 0
 	for _, s := range c.insts {
-		if s.image == c.target {
+		if s.model == c.target {
 			on++
 		}
 	}
