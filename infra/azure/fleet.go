@@ -3,6 +3,7 @@ package azure
 import (
 	"encoding/base64"
 	"fmt"
+	"time"
 
 	compute "github.com/pulumi/pulumi-azure-native-sdk/compute/v2"
 	insights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
@@ -25,6 +26,39 @@ const (
 	// Any new instance that does not turn healthy breaches the policy:
 	// the rollout stops and that instance is rolled back.
 	maxUnhealthyUpgradedPercent = 0
+)
+
+// The health extension's boot tolerance. Binary health (1.0) has no
+// Initializing state and no gracePeriod: those are Rich Health (2.0) only
+// ("Use Application Health extension with Virtual Machine Scale Sets",
+// Binary versus Rich Health States), and the 1.x handler's settings schema
+// rejects any key it does not know (applicationhealth-extension-linux
+// v1.0.7, main/schema.go: additionalProperties false), so a gracePeriod
+// would fail the extension on every VM. What 1.x does have (main/cmds.go):
+// it reports no state until either one probe passes, which reports Healthy
+// at once, or numberOfProbes probes in a row fail, which reports Unhealthy.
+// So intervalInSeconds x numberOfProbes is how long a booting VM stays
+// unjudged: it must outlast the boot (cloud-init updates the package index,
+// installs Docker and pulls the image: about two to three minutes, see
+// BootBudget) and end within the rolling upgrade's wait for a batch to turn
+// healthy (5 minutes), after which the batch counts as failed. 10 s x 24 =
+// 240 s. The price: a VM that stops answering later is reported Unhealthy,
+// and repaired, after 240 s instead of 10 s; the gateway's own probe takes
+// it out of rotation within 10 s either way.
+const (
+	healthInterval = 10 // seconds; the handler allows 5 to 60
+	healthProbes   = 24 // the handler's maximum
+)
+
+// BootBudget is the boot the health extension's tolerance is sized for;
+// RollingUpgradeWait is how long a rolling upgrade waits for an upgraded
+// instance to turn healthy ("Azure Virtual Machine Scale Set automatic OS
+// image upgrades", Upgrading virtual machines in a scale set: "waits up to
+// 5 minutes"; rolling upgrades of the model share the orchestrator and
+// policy; assumed for them, to check on a live run).
+const (
+	BootBudget         = 3 * time.Minute
+	RollingUpgradeWait = 5 * time.Minute
 )
 
 // Fleet is the scale set, its rolling and repair policies, and its autoscale.
@@ -182,8 +216,8 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 						"protocol":          pulumi.String("http"),
 						"port":              pulumi.Int(s.Port),
 						"requestPath":       pulumi.String(s.HealthPath),
-						"intervalInSeconds": pulumi.Int(5),
-						"numberOfProbes":    pulumi.Int(2),
+						"intervalInSeconds": pulumi.Int(healthInterval),
+						"numberOfProbes":    pulumi.Int(healthProbes),
 					},
 				}},
 			},

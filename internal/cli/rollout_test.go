@@ -275,8 +275,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 				t.Errorf("stack file image %q, want %q", got, tc.wantImage)
 			}
 			t.Logf("stack calls %v", calls)
-			if tc.owner == rollout.OwnerPlatform && !strings.Contains(strings.Join(calls, ","), "refresh") {
-				t.Errorf("platform rollback without a refresh: %v", calls)
+			if tc.owner == rollout.OwnerPlatform && !strings.HasSuffix(strings.Join(calls, ","), "refresh,up v1") {
+				t.Errorf("platform rollback calls %v: want a refresh, then the model rolled back by an up of v1", calls)
 			}
 		})
 	}

@@ -112,6 +112,7 @@ var azureRules = []Rule{
 				for _, e := range maps(s.Get(vmProfile + "extensionProfile.extensions")) {
 					if t, _ := e["type"].(string); strings.HasPrefix(t, "ApplicationHealth") && str(e, "settings.requestPath") != "" {
 						health = true
+						out = append(out, azBootTolerance(s, e)...)
 					}
 				}
 				if !health && s.Get(vmProfile+"networkProfile.healthProbe") == nil {
@@ -466,6 +467,38 @@ var azureRules = []Rule{
 			return out
 		},
 	},
+}
+
+// azBootTolerance checks that the binary (1.x) health extension leaves a
+// booting VM unjudged long enough: 1.x reports nothing until a probe passes
+// or numberOfProbes probes in a row fail (applicationhealth-extension-linux
+// v1.0.7, main/cmds.go), and a rolling upgrade at
+// maxUnhealthyUpgradedInstancePercent 0 fails the batch of a VM reported
+// Unhealthy while cloud-init still installs Docker and pulls the image.
+// 180 s is the boot the program sizes for (infra/azure BootBudget), 300 s
+// the rolling upgrade's wait for a batch. gracePeriod is Rich Health's
+// (2.0): the 1.x handler rejects unknown settings and would fail.
+func azBootTolerance(s *graph.Resource, e map[string]any) []violation {
+	if v := str(e, "typeHandlerVersion"); !strings.HasPrefix(v, "1.") {
+		return nil
+	}
+	var out []violation
+	if graph.Lookup(e, "settings.gracePeriod") != nil {
+		out = append(out, fail(s, "scale set %s sets gracePeriod on health extension 1.x, whose settings schema rejects it: the extension fails on every VM; remove it", s.Name))
+	}
+	interval, ok := num(graph.Lookup(e, "settings.intervalInSeconds"))
+	if !ok {
+		interval = 5 // the handler's default
+	}
+	probes, ok := num(graph.Lookup(e, "settings.numberOfProbes"))
+	if !ok {
+		probes = 1
+	}
+	if tol := interval * probes; tol < 180 || tol >= 300 {
+		out = append(out, fail(s, "scale set %s's health extension judges a booting VM after intervalInSeconds x numberOfProbes = %d s: "+
+			"set it between 180 s (a boot: Docker installed, the image pulled) and 300 s (the rolling upgrade's wait), e.g. 10 x 24", s.Name, tol))
+	}
+	return out
 }
 
 func lastSegment(id string) string { return id[strings.LastIndex(id, "/")+1:] }

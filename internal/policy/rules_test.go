@@ -202,6 +202,8 @@ var mutations = []mutation{
 		set(t, find(t, g, vmssT, "stayup-fleet"), "sku.capacity", 1.0)
 	}, "no enabled autoscale setting"},
 	{"azure-ha-autohealing", "azure", "no repairs", setIn(vmssT, "stayup-fleet", "automaticRepairsPolicy.enabled", false), "automaticRepairsPolicy.enabled = true"},
+	{"azure-ha-autohealing", "azure", "health judged during the boot", setIn(vmssT, "stayup-fleet", vmp+"extensionProfile.extensions.0.settings.numberOfProbes", 2.0), "intervalInSeconds x numberOfProbes = 20 s"},
+	{"azure-ha-autohealing", "azure", "gracePeriod on 1.0", setIn(vmssT, "stayup-fleet", vmp+"extensionProfile.extensions.0.settings.gracePeriod", 600.0), "remove it"},
 	{"azure-ha-autohealing", "azure", "no health extension", setIn(vmssT, "stayup-fleet", vmp+"extensionProfile.extensions", []any{}), "ApplicationHealthLinux"},
 	{"azure-ha-lb-health-check", "azure", "no probe", setIn(gwT, "stayup-gw", "probes", []any{}), "use no probe with a path"},
 	{"azure-ha-lb-health-check", "azure", "no draining", setIn(gwT, "stayup-gw", "backendHttpSettingsCollection.0.connectionDraining.enabled", false), "do not drain"},

@@ -77,9 +77,10 @@ const (
 
 // Who undoes a failed rollout.
 const (
-	// OwnerPlatform: the cloud rolled the instances back by itself (Azure
-	// rollback on policy breach); rollout refreshes the stack and restores
-	// the previous image in config.
+	// OwnerPlatform: the cloud rolled the failed instances back by itself
+	// (Azure rollback on policy breach), which leaves the scale set model
+	// on the new image; rollout refreshes the stack, then rolls the model
+	// back as OwnerStayup does.
 	OwnerPlatform = "platform"
 	// OwnerStayup: rollout sets the previous image, runs up and waits.
 	OwnerStayup = "stayup"
@@ -180,8 +181,12 @@ type Status struct {
 	Capacity  fleet.Capacity
 	Instances []fleet.Instance
 	OnTarget  int // instances in service on the target revision
-	Probe     probe.Snapshot
-	Err       error
+	// InPlace are the instances in service on the target revision that
+	// were created before the update began, where that means they still
+	// run the old image (see recreates).
+	InPlace []string
+	Probe   probe.Snapshot
+	Err     error
 }
 
 // Plan is what a rollout will do: the stack and fleet as they were.
@@ -517,6 +522,9 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 	case outNoProgress:
 		x.end("no progress")
 		return fail(w.detail, OwnerStayup, false)
+	case outInPlace:
+		x.end("in place")
+		return fail(w.detail, OwnerStayup, false)
 	}
 	x.end("converged")
 
@@ -532,10 +540,13 @@ func (ro *Rollout) Run(ctx context.Context) (Report, error) {
 			return fail(x.budgetText(), OwnerStayup, false)
 		}
 	}
-	final, ok := x.converged(ctx, ro.Plan.Before, true)
+	final, ok := x.converged(ctx, nil, true)
 	r.Final = final.Rollout
 	if !ok {
 		x.end("not converged")
+		if len(final.InPlace) > 0 {
+			return fail("after settling: "+inPlaceText(final), OwnerStayup, false)
+		}
 		return fail("after settling the fleet is no longer all on the new image and healthy", OwnerStayup, false)
 	}
 	if vs := x.versions(PhaseSettle); len(vs) > 1 {
@@ -614,6 +625,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 const (
+	outInPlace     = "in place"
 	outConverged   = "converged"
 	outInterrupted = "interrupted"
 	outProbe       = "probe"
@@ -629,9 +641,11 @@ type waitResult struct {
 
 // converged reads the fleet once: done when no update is in progress,
 // every instance runs the target revision, and the desired capacity is in
-// service on it. moved (target != from.Target) tells the update that was
-// asked for from the one before it.
-func (x *run) converged(ctx context.Context, from fleet.Rollout, report bool) (Status, bool) {
+// service on it; where the cloud's revision does not prove the image
+// (recreates), every such instance was also created after the update
+// began, or is in booted: incarnations known to have booted the target
+// image (a rollback's: the instances from before the rollout).
+func (x *run) converged(ctx context.Context, booted map[string]bool, report bool) (Status, bool) {
 	f := x.o.Fleet
 	st := Status{Time: time.Now(), Phase: x.phase}
 	st.Rollout, st.Err = f.Rollout(ctx)
@@ -643,9 +657,14 @@ func (x *run) converged(ctx context.Context, from fleet.Rollout, report bool) (S
 	}
 	st.Probe = x.p.Snapshot()
 	done := st.Err == nil && !st.Rollout.InProgress && st.Rollout.Reached
+	proveNew := recreates(f.Cloud()) && !st.Rollout.Started.IsZero()
 	for _, i := range st.Instances {
 		if i.Revision == st.Rollout.Target && i.InService() {
 			st.OnTarget++
+			if proveNew && i.Launched.Before(st.Rollout.Started) && !booted[incarnation(i)] {
+				st.InPlace = append(st.InPlace, i.ID)
+				done = false
+			}
 		}
 		if i.InService() && i.Revision != st.Rollout.Target {
 			done = false
@@ -673,8 +692,17 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, forward bool) 
 	var last fleet.Rollout
 	var lastStatus string
 	var prog *progress
+	// Rolling back, the instances from before the rollout booted the image
+	// rolled back to, whatever the forward update did to their model.
+	var booted map[string]bool
+	if !forward {
+		booted = map[string]bool{}
+		for _, i := range x.r.Instances {
+			booted[incarnation(i)] = true
+		}
+	}
 	for {
-		st, done := x.converged(ctx, from, true)
+		st, done := x.converged(ctx, booted, true)
 		if st.Err != nil {
 			if st.Err.Error() != lastErr && stop.Err() == nil {
 				x.emit("reading the fleet failed", st.Err.Error())
@@ -700,6 +728,11 @@ func (x *run) wait(ctx, stop context.Context, from fleet.Rollout, forward bool) 
 			sameAsBefore := ro.Status == from.Status && ro.Started.Equal(from.Started)
 			if failed, owner := failedStatus(cloud, ro.Status); failed && moved && !sameAsBefore {
 				return waitResult{outPlatform, "the cloud's rolling update is " + statusText(ro), owner, last}
+			}
+			if len(st.InPlace) > 0 && moved && !ro.InProgress && ro.Reached {
+				why := inPlaceText(st)
+				x.emit("updated in place", why)
+				return waitResult{outInPlace, why, OwnerStayup, last}
 			}
 			if done && moved {
 				x.emit("fleet converged", fmt.Sprintf("%d in service on %s", st.OnTarget, ro.Target))
@@ -756,6 +789,26 @@ func (x *run) cleanup(ctx context.Context, when string) {
 	}
 }
 
+// recreates says whether converging means every instance in service was
+// created by the update. On Azure the container image travels in the scale
+// set's customData, which runs at a VM's first boot only, so a VM the
+// rolling upgrade updated in place reports the latest model while the old
+// container goes on serving; max surge falls back to exactly that when its
+// quota check for a batch fails (Rolling upgrades with MaxSurge on Virtual
+// Machine Scale Sets, Considerations). Not on AWS, where an instance
+// refresh with SkipMatching rightly keeps instances already on the target,
+// nor on GCP, whose minimal action REPLACE recreates every instance.
+func recreates(cloud string) bool { return cloud == "azure" }
+
+// inPlaceText says which instances an update left in place and why that
+// fails the rollout.
+func inPlaceText(st Status) string {
+	return fmt.Sprintf("the cloud reports %s on revision %s, yet none of them was created after the update began (%s): "+
+		"updated in place, which does not run the boot script again, so they still run the old image. Max surge falls back "+
+		"to an in-place upgrade when its quota check for a batch fails: check the subscription's core quota in the region",
+		strings.Join(st.InPlace, ", "), st.Rollout.Target, st.Rollout.Started.UTC().Format(time.RFC3339))
+}
+
 // statusText is the cloud's status with its reason, for people.
 func statusText(r fleet.Rollout) string {
 	s := fmt.Sprintf("%s (target %s, %d%%)", r.Status, r.Target, r.Percent)
@@ -774,10 +827,9 @@ func updateSeen(from, now fleet.Rollout) bool {
 		now.Status != from.Status || now.Started.After(from.Started)
 }
 
-// rollback puts the previous image back. Where the platform already rolled
-// the instances back, it refreshes the stack so its state matches and
-// restores the config; otherwise it sets the previous image, runs up and
-// waits for the fleet to converge. It runs on a context that only Abort
+// rollback puts the previous image back: it sets the previous image, runs
+// up and waits for the fleet to converge. Where the platform already rolled
+// its failed instances back, it refreshes the stack first. It runs on a context that only Abort
 // (a second Ctrl-C) ends.
 func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string) {
 	o := x.o
@@ -802,18 +854,17 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 		x.emit("rollback failed", rb.Error)
 		return false, "rollback failed: " + rb.Error
 	}
+	// Where the platform rolled its failed instances back (Azure), the
+	// scale set model still holds the new image: every later repair,
+	// scale-out or surge would boot it, and the rolled-back VMs never count
+	// as on the latest model again. So the model goes back too, by the same
+	// up as below; the refresh first makes the state hold what the platform
+	// left, so the up's diff is against the live model.
 	if owner == OwnerPlatform {
 		if err := o.Stack.Refresh(rctx); err != nil {
 			return failed("refresh the stack", err)
 		}
-		step("stack refreshed")
-		if err := o.Stack.SetConfig(rctx, ImageKey, x.r.From, false); err != nil {
-			return failed("restore "+ImageKey, err)
-		}
-		step("config restored: " + ImageKey + "=" + x.r.From)
-		rb.Done = true
-		x.end("done")
-		return true, fmt.Sprintf("the platform rolled the instances back; the stack was refreshed and %s restored to %s", ImageKey, x.r.From)
+		step("stack refreshed: the platform rolled its failed instances back, the model still names " + x.r.To)
 	}
 	// Converging back means moving off where the forward update got to.
 	from := x.r.Forward
@@ -850,6 +901,9 @@ func (x *run) rollback(ctx context.Context, reason, owner string) (bool, string)
 		rb.Done = true
 		x.end("done")
 		x.cleanup(rctx, "after the rollback")
+		if owner == OwnerPlatform {
+			return true, fmt.Sprintf("the platform rolled the failed instances back; the model was rolled back to %s too and the fleet converged", x.r.From)
+		}
 		return true, fmt.Sprintf("rolled back to %s: the fleet converged", x.r.From)
 	case outInterrupted:
 		return failed("wait for the fleet", errors.New("stopped (Ctrl-C twice)"))

@@ -135,9 +135,14 @@ func TestNeverHealthyRollsBack(t *testing.T) {
 	}
 }
 
-// Azure rolls back by itself: rollout notices the Faulted upgrade,
-// refreshes the stack and restores the config, without an up.
-func TestPlatformRollbackRestoresConfig(t *testing.T) {
+// Azure rolls the failed instance back by itself on the policy breach and
+// reports Faulted, but the scale set model keeps the new image ("Rollback
+// failed instances to previous model", Configure rolling upgrades on
+// Virtual Machine Scale Sets: the instances go back, the model does not;
+// a later model change starts a new rolling upgrade). rollout ends the
+// wait at Faulted, refreshes the stack, then rolls the model back with an
+// up of the previous image and waits for that upgrade.
+func TestPlatformRollbackRollsTheModelBack(t *testing.T) {
 	t.Parallel()
 	c := rollouttest.New(t, "azure", "v1", 3, step)
 	c.Bad["v2"] = rollouttest.NeverHealthy
@@ -149,8 +154,17 @@ func TestPlatformRollbackRestoresConfig(t *testing.T) {
 	if !strings.Contains(r.Reason, "Faulted") {
 		t.Errorf("reason %s", r.Reason)
 	}
-	if got := s.CallLog(); !slices.Equal(got, []string{"set stayup:image=v2", "up", "refresh", "set stayup:image=v1"}) {
-		t.Errorf("stack calls %v", got)
+	if got := s.CallLog(); !slices.Equal(got, []string{"set stayup:image=v2", "up", "refresh", "set stayup:image=v1", "up"}) {
+		t.Errorf("stack calls %v: want the model rolled back by an up after the refresh", got)
+	}
+	if !r.Rollback.Done || r.Rollback.Final.Target != "v1" {
+		t.Errorf("rollback %+v: want it to wait until the fleet converged on the previous model", r.Rollback)
+	}
+	if ro, _ := c.Rollout(context.Background()); ro.Target != "v1" || !ro.Reached || ro.InProgress {
+		t.Errorf("the group's model after the rollback %+v: want v1, reached (a repair or scale-out would boot the model)", ro)
+	}
+	if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+		t.Errorf("images in service %v", got)
 	}
 }
 
@@ -662,5 +676,53 @@ func TestGCPRolloutDeletesSupersededTemplates(t *testing.T) {
 	}
 	if got := c.Templates(); !slices.Equal(got, []string{"tpl-4"}) {
 		t.Errorf("templates left %v", got)
+	}
+}
+
+// Max surge finds no quota and Azure upgrades the VMs in place: every VM
+// reports the latest model and the upgrade completes, but customData does
+// not run again, so the old container serves on. rollout fails the roll
+// forward at once, naming the VMs and the reason, and rolls back. With the
+// version in the body the clients' view would also catch it after
+// settling; without any version evidence the instances are all there is,
+// and they must prove they were created by the update.
+func TestAzureInPlaceFallbackFails(t *testing.T) {
+	t.Parallel()
+	for _, pattern := range []string{DefaultVersionPattern, ""} {
+		t.Run("pattern "+pattern, func(t *testing.T) {
+			t.Parallel()
+			c := rollouttest.New(t, "azure", "v1", 3, step, rollouttest.HelloApp)
+			c.Bad["v2"] = rollouttest.InPlace
+			s := rollouttest.NewStack(c, "v1")
+			o := opts(c, s, "v2")
+			o.VersionPattern = pattern
+			r := runRollout(t, context.Background(), o)
+			if r.Verdict != RolledBack {
+				t.Fatalf("verdict %q (%s), phases %v", r.Verdict, r.Reason, phases(r))
+			}
+			if got, want := phases(r)[2], "roll:in place"; got != want {
+				t.Errorf("roll phase %s, want %s", got, want)
+			}
+			for _, want := range []string{"i-1, i-2, i-3", "updated in place", "quota"} {
+				if !strings.Contains(r.Reason, want) {
+					t.Errorf("reason %q lacks %q", r.Reason, want)
+				}
+			}
+			if got := c.Images(); !slices.Equal(got, []string{"v1", "v1", "v1"}) {
+				t.Errorf("images in service %v", got)
+			}
+		})
+	}
+}
+
+// The in-place rule is Azure's only: an AWS refresh with SkipMatching
+// keeps instances already on the target, which then were created before
+// it began and rightly count as converged.
+func TestRecreatesOnAzureOnly(t *testing.T) {
+	t.Parallel()
+	for cloud, want := range map[string]bool{"azure": true, "aws": false, "gcp": false} {
+		if got := recreates(cloud); got != want {
+			t.Errorf("recreates(%s) = %v, want %v", cloud, got, want)
+		}
 	}
 }

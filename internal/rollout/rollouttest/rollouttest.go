@@ -65,6 +65,16 @@ const (
 	// ServesErrors: the image passes its health checks (/readyz answers
 	// 200) but answers every other request with 500: only clients see it.
 	ServesErrors
+	// InPlace (azure): max surge finds no quota for the batches, so the
+	// scale set upgrades the VMs in place instead ("During the MaxSurge
+	// rolling upgrade processes, Azure performs a quota check before each
+	// new batch. If that quota check fails, the upgrade will default to a
+	// non-MaxSurge upgrade and be upgraded in place": Rolling upgrades with
+	// MaxSurge on Virtual Machine Scale Sets, Considerations). An in-place
+	// model update does not run customData again (it runs at first boot
+	// only), so each VM reports the latest model while its old container
+	// goes on serving the old image. The upgrade ends Completed.
+	InPlace
 )
 
 // ErrActiveDesiredConfiguration is AWS's answer to a group update while an
@@ -120,6 +130,9 @@ type Cloud struct {
 }
 
 type server struct {
+	// rev is the revision the group reports for the server: the one it
+	// was launched from, or the target after an in-place upgrade, when it
+	// differs from the image the server runs.
 	id, image string
 	rev       string
 	srv       *http.Server
@@ -372,6 +385,13 @@ func (c *Cloud) roll(gen int, prev, image, rev string) {
 		c.mu.Unlock()
 		if old == nil {
 			break
+		}
+		if mode == InPlace && c.name == "azure" {
+			time.Sleep(c.step)
+			c.mu.Lock()
+			old.rev = rev
+			c.mu.Unlock()
+			continue
 		}
 		if !serving {
 			// not serving: replace without surge
