@@ -76,6 +76,7 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newStatusCmd(s))
 	root.AddCommand(newChaosCmd(s))
 	root.AddCommand(newRolloutCmd(s))
+	root.AddCommand(newPermissionsCmd(s))
 	return root
 }
 
