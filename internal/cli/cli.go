@@ -77,6 +77,7 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newChaosCmd(s))
 	root.AddCommand(newRolloutCmd(s))
 	root.AddCommand(newPermissionsCmd(s))
+	root.AddCommand(newDoctorCmd(s))
 	return root
 }
 
