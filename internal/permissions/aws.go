@@ -215,7 +215,7 @@ var awsStayup = []string{
 	// doctor: the region's zones, the quotas, the EIPs and instances the
 	// stack already holds, the policy simulation (iam:SimulatePrincipalPolicy
 	// on the caller's own user or role).
-	"ec2:DescribeAvailabilityZones", "ec2:DescribeRegions", "ec2:DescribeAddresses", "ec2:DescribeInstances",
+	"ec2:DescribeAvailabilityZones", "ec2:DescribeRegions", "ec2:DescribeAddresses", "ec2:DescribeInstances", "ec2:DescribeInstanceTypes",
 	"servicequotas:GetServiceQuota", "iam:SimulatePrincipalPolicy", "iam:GetContextKeysForPrincipalPolicy",
 }
 

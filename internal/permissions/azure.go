@@ -119,6 +119,7 @@ var azureStayup = []string{
 	"Microsoft.Features/providers/features/read",
 	"Microsoft.Compute/locations/usages/read",
 	"Microsoft.Compute/skus/read",
+	"Microsoft.Compute/virtualMachineScaleSets/read",
 	"Microsoft.Network/networkWatchers/read",
 }
 

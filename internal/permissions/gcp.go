@@ -122,6 +122,7 @@ var gcpInvokes = map[string][]string{
 // zones), the project. testIamPermissions needs no permission.
 var gcpStayup = []string{
 	"serviceusage.services.list", "compute.regions.get", "compute.zones.list", "resourcemanager.projects.get",
+	"compute.machineTypes.get", "compute.instanceGroupManagers.get",
 }
 
 // gcpOperate are the calls internal/fleet/gcp makes, each named in its
