@@ -76,6 +76,8 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newStatusCmd(s))
 	root.AddCommand(newChaosCmd(s))
 	root.AddCommand(newRolloutCmd(s))
+	root.AddCommand(newPermissionsCmd(s))
+	root.AddCommand(newDoctorCmd(s))
 	return root
 }
 

@@ -56,14 +56,16 @@ type stackOpOpts struct {
 	force  bool
 	// refreshBase moves the pinned base image to the newest (up).
 	refreshBase bool
+	// skipDoctor deploys without doctor's checks of the account.
+	skipDoctor bool
 
 	severity policy.Severity
 
 	root  string
 	open  openStack
 	check func(stack string, cfg map[string]string) (*plan.Result, error)
-	// features checks an Azure subscription's features before up.
-	features func(ctx context.Context, cfg map[string]string, s streams) error
+	// doctor checks the account before up (see doctor.go); nil: not at all.
+	doctor func(ctx context.Context, stack string, cfg map[string]string, outputs map[string]any, s streams) error
 	// fleetOf opens a deployed stack's fleet from its outputs, for up to
 	// restore what a chaos run that died left held; nil: up does not.
 	fleetOf func(ctx context.Context, stack string, outputs map[string]any) (*stackFleet, error)
@@ -80,7 +82,7 @@ type stackOpOpts struct {
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, features: checkAzureFeatures, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, doctor: upDoctor, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -107,6 +109,7 @@ func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
 		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed)")
 		cmd.Flags().BoolVar(&o.refreshBase, "refresh-base-image", false, "move the pinned OS image (stayup:baseImage) to the newest one: the fleet rolls onto it")
 		cmd.Flags().DurationVar(&o.wait, "wait", defaultUpWait, "after deploying, wait this long for the fleet to serve: every instance on the current template and the desired size in service behind the load balancer (0: do not wait)")
+		cmd.Flags().BoolVar(&o.skipDoctor, "skip-doctor", false, "deploy without first checking the account (stayup doctor)")
 	}
 	return cmd
 }
@@ -371,8 +374,12 @@ func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) e
 		}
 		fmt.Fprintf(s.err, "stayup: %s %s: %s\n", f.Severity, f.Rule, f.Message)
 	}
-	if o.op == "up" && cfg["stayup:cloud"] == "azure" && o.features != nil {
-		if err := o.features(ctx, cfg, s); err != nil {
+	if o.op == "up" && !o.skipDoctor && o.doctor != nil {
+		outputs, err := st.Outputs(ctx)
+		if err != nil {
+			outputs = nil // not deployed yet: nothing to discount
+		}
+		if err := o.doctor(ctx, o.stack, cfg, outputs, s); err != nil {
 			return err
 		}
 	}
@@ -461,31 +468,6 @@ func handleInterrupts(parent context.Context, signals <-chan os.Signal, w io.Wri
 		once.Do(func() { close(done) })
 		cancel()
 	}
-}
-
-// checkAzureFeatures refuses to deploy to a subscription that has not
-// registered the features the scale set needs: Azure would otherwise fail
-// halfway through creating it. When the subscription or the credentials
-// cannot be read here, it says so and leaves the judgement to Azure.
-func checkAzureFeatures(ctx context.Context, cfg map[string]string, s streams) error {
-	sub := stackops.AzureSubscription(ctx, cfg, os.Getenv)
-	if sub == "" {
-		fmt.Fprintln(s.err, "stayup: cannot tell which Azure subscription this deploys to (set azure-native:subscriptionId or ARM_SUBSCRIPTION_ID), so its features are not checked before up")
-		return nil
-	}
-	checker, err := stackops.NewFeatureChecker()
-	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		err = checker.Check(ctx, sub, stackops.AzureFeatures(cfg))
-	}
-	if errors.Is(err, stackops.ErrFeatureMissing) {
-		return err
-	}
-	if err != nil {
-		fmt.Fprintf(s.err, "stayup: could not check subscription %s's features before up: %v\n", sub, err)
-	}
-	return nil
 }
 
 // interrupts is the channel Ctrl-C arrives on: the one given (tests), or

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -185,31 +184,33 @@ func (f *azureStack) Config(context.Context) (map[string]auto.ConfigValue, error
 	return map[string]auto.ConfigValue{"stayup:cloud": {Value: "azure"}, "stayup:token": {Value: "decrypted"}}, nil
 }
 
-func TestUpChecksAzureFeaturesFirst(t *testing.T) {
+func TestUpRunsDoctorFirst(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name      string
-		features  error
-		wantCalls string
-		wantErr   string
+		name       string
+		doctor     error
+		skipDoctor bool
+		wantCalls  string
+		wantErr    string
 	}{
-		{"a missing feature stops up before the preview", fmt.Errorf("%w: MaxSurgeRollingUpgrade", stackops.ErrFeatureMissing), "generate config", "MaxSurgeRollingUpgrade"},
-		{"registered features let it go on", nil, "generate config preview up", ""},
+		{"a blocking check stops up before the preview", errors.New("doctor: 1 check(s) would make up fail part-way"), false, "generate config outputs", "part-way"},
+		{"passing checks let it go on", nil, false, "generate config outputs preview up", ""},
+		{"--skip-doctor does not run it", errors.New("not to be called"), true, "generate config preview up", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &azureStack{fakeStack{changes: stackops.Changes{"create": 1}}}
 			var checked map[string]string
 			o := &stackOpOpts{
-				op: "up", stack: "dev", yes: true, root: t.TempDir(), severity: policy.High,
+				op: "up", stack: "dev", yes: true, root: t.TempDir(), severity: policy.High, skipDoctor: tc.skipDoctor,
 				signals: make(chan os.Signal),
 				check:   func(string, map[string]string) (*plan.Result, error) { return &plan.Result{}, nil },
 				open: func(context.Context, stackops.Options, bool) (stackOps, error) {
 					return fake, nil
 				},
-				features: func(_ context.Context, cfg map[string]string, _ streams) error {
+				doctor: func(_ context.Context, _ string, cfg map[string]string, _ map[string]any, _ streams) error {
 					checked = cfg
-					return tc.features
+					return tc.doctor
 				},
 			}
 			var out, errOut bytes.Buffer
@@ -220,8 +221,11 @@ func TestUpChecksAzureFeaturesFirst(t *testing.T) {
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("error %v, want %q", err, tc.wantErr)
 			}
-			if checked["stayup:cloud"] != "azure" {
-				t.Errorf("features checked with config %v", checked)
+			if ran := checked != nil; ran == tc.skipDoctor {
+				t.Errorf("doctor ran = %v with --skip-doctor = %v", ran, tc.skipDoctor)
+			}
+			if !tc.skipDoctor && checked["stayup:cloud"] != "azure" {
+				t.Errorf("doctor checked config %v, want the stack's (decrypted)", checked)
 			}
 		})
 	}

@@ -34,6 +34,11 @@ type Resource struct {
 type Graph struct {
 	Resources []*Resource    `json:"resources"`
 	Outputs   map[string]any `json:"outputs"`
+	// Invokes are the data-source functions the program called (sorted,
+	// each once), such as aws:index/getAvailabilityZones: they are cloud
+	// calls too, and the deployer's permissions must cover them. Only a
+	// mocked run records them; a stack export does not hold them.
+	Invokes []string `json:"-"`
 }
 
 // Sort orders resources by URN so that output is stable between runs.

@@ -132,3 +132,17 @@ func TestLookup(t *testing.T) {
 		t.Error("Int of a list reported ok")
 	}
 }
+
+func TestRecordListsTheInvokesTheProgramCalled(t *testing.T) {
+	t.Parallel()
+	m := newMocks("stayup", "dev", map[string]string{"aws:region": "us-west-1"})
+	for _, tok := range []string{"aws:index/getRegion:getRegion", "aws:index/getCallerIdentity:getCallerIdentity", "aws:index/getRegion:getRegion"} {
+		if _, err := m.Call(pulumi.MockCallArgs{Token: tok}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, want := strings.Join(m.invoked(), ","), "aws:index/getCallerIdentity:getCallerIdentity,aws:index/getRegion:getRegion"
+	if got != want {
+		t.Errorf("invokes = %s, want %s (sorted, each once)", got, want)
+	}
+}

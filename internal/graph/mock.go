@@ -49,7 +49,7 @@ func Record(project, stack string, config map[string]string, program Program) (*
 	if err != nil {
 		return nil, err
 	}
-	g := &Graph{Resources: m.resources, Outputs: plain(resource.NewPropertyValue(outputs)).(map[string]any)}
+	g := &Graph{Resources: m.resources, Outputs: plain(resource.NewPropertyValue(outputs)).(map[string]any), Invokes: m.invoked()}
 	if g.Outputs == nil {
 		g.Outputs = map[string]any{}
 	}
@@ -85,6 +85,7 @@ type mocks struct {
 
 	mu        sync.Mutex
 	resources []*Resource
+	invokes   map[string]bool
 }
 
 func newMocks(project, stack string, config map[string]string) *mocks {
@@ -135,6 +136,12 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 }
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	if m.invokes == nil {
+		m.invokes = map[string]bool{}
+	}
+	m.invokes[args.Token] = true
+	m.mu.Unlock()
 	in, _ := plain(resource.NewObjectProperty(args.Args)).(map[string]any)
 	var (
 		out map[string]any
@@ -154,6 +161,18 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return nil, err
 	}
 	return resource.NewPropertyMapFromMap(out), nil
+}
+
+// invoked lists the data-source tokens the program called, sorted.
+func (m *mocks) invoked() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.invokes))
+	for tok := range m.invokes {
+		out = append(out, tok)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // physical makes up the ID and computed outputs a provider would return,

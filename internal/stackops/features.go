@@ -173,7 +173,7 @@ func (c *FeatureChecker) NewestImageVersion(ctx context.Context, subscription, l
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("list the versions of %s:%s:%s in %s: %s: %s", publisher, offer, sku, location, res.Status, strings.TrimSpace(string(body)))
+		return "", fmt.Errorf("list the versions of %s:%s:%s in %s (%s): %s: %s", publisher, offer, sku, location, actImageVersionsRead, res.Status, strings.TrimSpace(string(body)))
 	}
 	var versions []struct {
 		Name string `json:"name"`
@@ -192,6 +192,9 @@ func (c *FeatureChecker) NewestImageVersion(ctx context.Context, subscription, l
 	}
 	return newest, nil
 }
+
+// actImageVersionsRead is what listing an image's versions needs.
+const actImageVersionsRead = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
 
 // newerVersion compares dotted versions number by number (24.04.202409120
 // is newer than 24.04.202408290); anything is newer than "".
