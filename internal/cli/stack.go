@@ -192,6 +192,14 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	}
 	switch o.op {
 	case "preview":
+		// A preview shows what the next up would change, so it pins what a
+		// deployed stack runs first, as up does: after an upgrade of
+		// stayup, an unchanged stack previews no change.
+		if p, ok := st.(pinner); ok {
+			if err := pinBefore(ctx, p, o.stack, o.root, false, o.azureImage, s); err != nil {
+				return err
+			}
+		}
 		if err := o.checkConfig(ctx, st, s); err != nil {
 			return err
 		}
