@@ -136,6 +136,7 @@ var azureOperate = []string{
 	"Microsoft.Compute/virtualMachineScaleSets/write",                             // chaos: suspend and resume repairs
 	"Microsoft.Compute/virtualMachineScaleSets/instanceView/read",                 // instances' states
 	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read",              // rollout: the upgrade's progress
+	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action",     // rollout: stop the forward upgrade before rolling back
 	"Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read",            // instances' addresses for the gateway's health
 	"Microsoft.Network/applicationGateways/read",                                  // the gateway's pools
 	"Microsoft.Network/applicationGateways/backendhealth/action",                  // the gateway's view of each instance

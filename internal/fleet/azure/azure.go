@@ -47,9 +47,11 @@ type ScaleSetsAPI interface {
 	GetInstanceView(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetsClientGetInstanceViewOptions) (armcompute.VirtualMachineScaleSetsClientGetInstanceViewResponse, error)
 }
 
-// RollingUpgradesAPI reads the scale set's latest rolling upgrade.
+// RollingUpgradesAPI reads the scale set's latest rolling upgrade and
+// cancels one in progress.
 type RollingUpgradesAPI interface {
 	GetLatest(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestOptions) (armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestResponse, error)
+	BeginCancel(ctx context.Context, resourceGroupName, vmScaleSetName string, options *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginCancelOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse], error)
 }
 
 // GatewaysAPI is what the fleet needs of the Application Gateway.
@@ -107,6 +109,7 @@ const (
 	actScaleSetWrite  = "Microsoft.Compute/virtualMachineScaleSets/write"
 	actScaleSetView   = "Microsoft.Compute/virtualMachineScaleSets/instanceView/read"
 	actUpgradesRead   = "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read"
+	actUpgradesCancel = "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action"
 	actInterfacesRead = "Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read"
 	actGatewayRead    = "Microsoft.Network/applicationGateways/read"
 	actBackendHealth  = "Microsoft.Network/applicationGateways/backendhealth/action"
@@ -980,6 +983,30 @@ func (f *Fleet) Rollout(ctx context.Context) (fleet.Rollout, error) {
 		}
 	}
 	return r, nil
+}
+
+// CancelRollout cancels the scale set's rolling upgrade in progress
+// ("Virtual Machine Scale Set Rolling Upgrades - Cancel": VMs already
+// upgraded stay as they are, the rest are left alone), so that stayup's
+// rollback, an up with the previous image, starts a rolling upgrade of its
+// own instead of landing in the middle of the forward one. It does not
+// wait: rollout watches Rollout until the upgrade shows Cancelled. No
+// upgrade in progress is not an error.
+func (f *Fleet) CancelRollout(ctx context.Context) error {
+	err := f.call(ctx, actUpgradesCancel, func() error {
+		_, err := f.c.Upgrades.BeginCancel(ctx, f.out.ResourceGroup, f.out.ScaleSetName, nil)
+		return err
+	})
+	var re *azcore.ResponseError
+	// Assumed, to check on a live run: with no upgrade running, Cancel
+	// answers 409 Conflict (the REST reference lists only 200 and 202).
+	if errors.As(err, &re) && re.StatusCode == http.StatusConflict {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cancel the rolling upgrade of scale set %s: %w", f.out.ScaleSetName, err)
+	}
+	return nil
 }
 
 // Settings reads the gateway's probe and connection draining, and the

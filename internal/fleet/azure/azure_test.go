@@ -286,6 +286,23 @@ func (f scaleSetsAPI) GetInstanceView(context.Context, string, string, *armcompu
 
 type upgradesAPI struct{ *fakeAzure }
 
+// BeginCancel plays "Virtual Machine Scale Set Rolling Upgrades - Cancel":
+// a rolling upgrade in progress (RollingForward) ends Cancelled; the VMs it
+// already upgraded stay upgraded. With none running it answers 409.
+func (f upgradesAPI) BeginCancel(context.Context, string, string, *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginCancelOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse], error) {
+	if err := f.record("upgrades.cancel"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.upgrade == nil || f.upgrade.Properties == nil || f.upgrade.Properties.RunningStatus == nil ||
+		deref(f.upgrade.Properties.RunningStatus.Code) != armcompute.RollingUpgradeStatusCodeRollingForward {
+		return nil, apiError(http.StatusConflict, "Conflict")
+	}
+	f.upgrade.Properties.RunningStatus.Code = ptr(armcompute.RollingUpgradeStatusCodeCancelled)
+	return poller(1, armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse{}), nil
+}
+
 func (f upgradesAPI) GetLatest(context.Context, string, string, *armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestOptions) (armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestResponse, error) {
 	res := armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestResponse{}
 	if err := f.record("upgrades.getLatest"); err != nil {
@@ -1035,5 +1052,29 @@ func TestCheckKillRefusesAbruptWithoutRunningRepairs(t *testing.T) {
 	var pe *fleet.PermissionError
 	if !errors.As(err, &pe) || pe.Action != actScaleSetView || errors.Is(err, fleet.ErrRefused) {
 		t.Errorf("denied instance view: %v, want a permission error naming %s, not a refusal", err, actScaleSetView)
+	}
+}
+
+// A rolling upgrade in progress is cancelled, so that the rollback's up
+// starts one of its own; with none running there is nothing to cancel.
+func TestCancelRollout(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.upgrade = &armcompute.RollingUpgradeStatusInfo{Properties: &armcompute.RollingUpgradeStatusInfoProperties{
+		RunningStatus: &armcompute.RollingUpgradeRunningStatus{Code: ptr(armcompute.RollingUpgradeStatusCodeRollingForward), StartTime: ptr(t0)},
+	}}
+	fl := newFleet(f)
+	if err := fl.CancelRollout(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fl.Rollout(context.Background())
+	if err != nil || r.InProgress || r.Status != string(armcompute.RollingUpgradeStatusCodeCancelled) {
+		t.Errorf("after the cancel: %+v, %v; want Cancelled, not in progress", r, err)
+	}
+	if err := fl.CancelRollout(context.Background()); err != nil {
+		t.Errorf("a second cancel, nothing running: %v, want nil", err)
+	}
+	if got := f.count("upgrades.cancel"); got != 2 {
+		t.Errorf("cancel called %d times", got)
 	}
 }
