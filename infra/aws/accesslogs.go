@@ -18,7 +18,15 @@ func accessLogs(ctx *pulumi.Context, name string, s spec.Spec, account string, p
 		// otherwise a stack could not be torn down.
 		ForceDestroy: pulumi.Bool(true),
 		Tags:         tags(ctx, name),
-	}, parent)
+	}, parent,
+		// The bucket's settings are separate resources below. BucketV2
+		// still has the old inline properties, and a refresh (every
+		// operation refreshes: Pulumi.yaml) writes what it reads into them,
+		// after which an up may send them back over what the separate
+		// resources set (pulumi-aws issues 3166 and 6244: lifecycle rules
+		// lost after a refresh). Ignoring them keeps the separate
+		// resources the only owners.
+		pulumi.IgnoreChanges([]string{"lifecycleRules", "serverSideEncryptionConfigurations", "policy", "grants", "acl", "loggings", "versionings"}))
 	if err != nil {
 		return nil, nil, err
 	}

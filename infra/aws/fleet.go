@@ -36,7 +36,8 @@ func graviton(instanceType string) bool {
 		return false
 	}
 	suffix := strings.TrimLeft(family[i:], "0123456789")
-	return strings.Contains(suffix, "g")
+	// a1 is the first Graviton family, named before the g suffix was.
+	return strings.Contains(suffix, "g") || family == "a1"
 }
 
 // Fleet is the launch template, the Auto Scaling group that keeps the
@@ -81,7 +82,7 @@ func baseImage(ctx *pulumi.Context, s spec.Spec, parent pulumi.ResourceOrInvokeO
 	}, parent)
 	switch {
 	case err != nil && strings.Contains(err.Error(), "Your query returned no results"):
-		return latest("is not an AMI of " + s.Region)
+		return latest("is not found in " + s.Region + " (deregistered, disabled, or another region's)")
 	case err != nil:
 		return "", fmt.Errorf("look up the pinned AMI stayup:baseImage %s: %w", s.BaseImage, err)
 	}

@@ -513,14 +513,14 @@ func TestPredict(t *testing.T) {
 		s               fleet.Settings
 		detect, recover time.Duration
 	}{
-		// the group's notice (1 m) + grace + 2 checks
-		{"aws", fleet.Abrupt, s, 10 * time.Second, 250 * time.Second},
+		// the group's notice (1 m) + launch to InService (1 m) + grace + 2 checks
+		{"aws", fleet.Abrupt, s, 10 * time.Second, 310 * time.Second},
 		// drain + recreate (1 m) + grace + 2 checks
 		{"gcp", fleet.Graceful, gcp, 0, 280 * time.Second},
 		// autohealing 30 s + recreate (1 m) + grace + 2 checks
 		{"gcp", fleet.Abrupt, gcp, 10 * time.Second, 280 * time.Second},
-		// extension 10 s + repair grace + provisioning (2 m) + the new VM's grace + 1 check
-		{"azure", fleet.Abrupt, az, 10 * time.Second, 22*time.Minute + 15*time.Second},
+		// the repair grace (the extension's verdict comes within it) + provisioning (2 m) + the new VM's grace + 1 check
+		{"azure", fleet.Abrupt, az, 10 * time.Second, 22*time.Minute + 5*time.Second},
 		// the extra VM's grace + 1 check + drain
 		{"azure", fleet.Graceful, az, 0, 10*time.Minute + 35*time.Second},
 	} {

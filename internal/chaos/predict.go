@@ -34,6 +34,9 @@ const (
 	// AWS: how soon the Auto Scaling group's periodic health check sees a
 	// terminated instance and starts its replacement.
 	assumedASGNotice = time.Minute
+	// AWS: how long a new instance takes from launch to InService, which
+	// is when the health check grace period starts.
+	assumedEC2Launch = time.Minute
 	// GCP: how long the managed instance group takes to delete and create
 	// a VM it recreates (autohealing, recreateInstances).
 	assumedMIGRecreate = time.Minute
@@ -77,8 +80,8 @@ func predict(cloud string, mode fleet.KillMode, s fleet.Settings) Prediction {
 		p.Detect = out
 		line("the gateway probes every %v and takes the VM out after %d failures: %v (clients may fail until then)", s.CheckInterval, s.UnhealthyThreshold, out)
 		line("the Application Health extension reports it unhealthy after %v x %d = %v", s.HealInterval, s.HealThreshold, heal)
-		line("automatic repairs wait their grace of %v (assumed to start again at the Run Command's state change) and then replace the VM (assumed at most %v to provision)", s.Grace, assumedRepairProvision)
-		before = heal + s.Grace + assumedRepairProvision
+		line("automatic repairs wait their grace of %v (assumed to start again at the Run Command's state change; the health verdict comes within it) and then replace the VM (assumed at most %v to provision)", s.Grace, assumedRepairProvision)
+		before = max(heal, s.Grace) + assumedRepairProvision
 	case cloud == "gcp":
 		p.Detect = out
 		line("the VM is hard-reset: no guest shutdown; it stays RUNNING under its name and boots again")
@@ -88,8 +91,8 @@ func predict(cloud string, mode fleet.KillMode, s fleet.Settings) Prediction {
 	default:
 		p.Detect = out
 		line("the instance is terminated without an OS shutdown; the load balancer checks every %v and takes it out after %d failures: %v (clients may fail until then)", s.CheckInterval, s.UnhealthyThreshold, out)
-		line("the Auto Scaling group replaces a terminated instance once its health check sees it (assumed at most %v: not a setting)", assumedASGNotice)
-		before = assumedASGNotice
+		line("the Auto Scaling group replaces a terminated instance once its health check sees it (assumed at most %v: not a setting), and the new instance is InService, when its grace starts, within an assumed %v", assumedASGNotice, assumedEC2Launch)
+		before = assumedASGNotice + assumedEC2Launch
 	}
 	line("a replacement may take up to the grace period to boot: %v", s.Grace)
 	line("it rejoins after %d passing checks every %v: %v", s.HealthyThreshold, s.CheckInterval, p.Rejoin)

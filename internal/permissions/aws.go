@@ -258,6 +258,15 @@ var awsScopes = []struct {
 	{Sid: "OwnLogGroups", Prefixes: []string{"logs:"}, Resources: []string{"arn:aws:logs:*:*:log-group:/stayup/*"}},
 	{Sid: "OwnAccessLogBucket", Prefixes: []string{"s3:"}, Resources: []string{"arn:aws:s3:::stayup-lb-logs-*"}},
 	{Sid: "AmazonLinuxAMIParameter", Prefixes: []string{"ssm:"}, Resources: []string{"arn:aws:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*"}},
+	// chaos kills only stayup's instances: they carry the stayup:project
+	// tag from the launch template's tag specifications, and
+	// ec2:TerminateInstances honours aws:ResourceTag (Service
+	// Authorization Reference, Amazon EC2: TerminateInstances, instance
+	// resource, condition keys); the group's own terminate is scoped to the
+	// groups Pulumi names stayup-*.
+	{Sid: "TerminateOnlyStayupInstances", Actions: []string{"ec2:TerminateInstances"}, Resources: []string{"arn:aws:ec2:*:*:instance/*"},
+		Condition: map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/stayup:project": "stayup"}}},
+	{Sid: "TerminateInStayupGroups", Actions: []string{"autoscaling:TerminateInstanceInAutoScalingGroup"}, Resources: []string{"arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/stayup-*"}},
 }
 
 // awsWhyStar says why the remaining actions apply to every resource.
