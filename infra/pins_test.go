@@ -26,7 +26,7 @@ var pinned = map[string]struct {
 	"gcp": {
 		image: "gcp:compute/instanceTemplate:InstanceTemplate", imagePath: []string{"disks", "0", "sourceImage"},
 		zones: "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager", zonesKey: "distributionPolicyZones",
-		pin: "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49",
+		pin: "projects/cos-cloud/global/images/cos-stable-113-18244-85-49",
 	},
 	"azure": {
 		image: "azure-native:compute:VirtualMachineScaleSet", imagePath: []string{"virtualMachineProfile", "storageProfile", "imageReference", "version"},
@@ -157,6 +157,20 @@ func TestSecondUpKeepsTheResolvedImageAndZones(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A GCP pin given as a self-link of any API version is kept in the
+// relative form the provider's state holds.
+func TestGCPSelfLinkPinIsRelative(t *testing.T) {
+	for _, link := range []string{
+		"https://www.googleapis.com/compute/v1/" + pinned["gcp"].pin,
+		"https://www.googleapis.com/compute/beta/" + pinned["gcp"].pin,
+	} {
+		g := build(t, shipped(t, "gcp", "stayup:baseImage", link))
+		if got := dig(one(t, g, pinned["gcp"].image).Inputs, pinned["gcp"].imagePath...); got != pinned["gcp"].pin {
+			t.Errorf("%s: the template names %v, want %s", link, got, pinned["gcp"].pin)
+		}
 	}
 }
 

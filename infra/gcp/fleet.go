@@ -67,7 +67,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, zones []string, net
 		if err != nil {
 			return nil, fmt.Errorf("look up the %s image family in %s: %w", osFamily, osProject, err)
 		}
-		f.BaseImage = osImage.SelfLink
+		f.BaseImage = spec.GCPImagePath(osImage.SelfLink)
 	}
 
 	f.Template, err = compute.NewInstanceTemplate(ctx, name, &compute.InstanceTemplateArgs{

@@ -453,7 +453,7 @@ func TestTemplateRunsAPinnedCOSImage(t *testing.T) {
 	t.Parallel()
 	tmpl := testkit.Only(t, plan(t), templateType)
 	image := tmpl.Str("disks.0.sourceImage")
-	if !strings.Contains(image, "/projects/cos-cloud/global/images/cos-stable-") {
+	if !strings.HasPrefix(image, "projects/cos-cloud/global/images/cos-stable-") {
 		t.Errorf("boot image = %q, want a Container-Optimized OS image resolved at deploy time (not the family)", image)
 	}
 	for _, key := range []string{"name", "namePrefix"} {

@@ -144,6 +144,9 @@ func Parse(get Lookup) (Spec, error) {
 	if re, ok := baseImageRE[s.Cloud]; ok && s.BaseImage != "" && !re.MatchString(s.BaseImage) {
 		p.fail("baseImage", s.BaseImage, baseImageRule[s.Cloud])
 	}
+	if s.Cloud == GCP {
+		s.BaseImage = GCPImagePath(s.BaseImage)
+	}
 
 	s.InstanceType = p.str("instanceType", DefaultInstanceType[s.Cloud])
 	if re, ok := instanceTypeRE[s.Cloud]; ok && !re.MatchString(s.InstanceType) {
@@ -414,7 +417,7 @@ var zoneNameRule = map[Cloud]string{
 var (
 	baseImageRE = map[Cloud]*regexp.Regexp{
 		AWS: regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`),
-		GCP: regexp.MustCompile(`^(https://www\.googleapis\.com/compute/v1/)?projects/[a-z][-a-z0-9.:]*[a-z0-9]/global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`),
+		GCP: regexp.MustCompile(`^(https://(www|compute)\.googleapis\.com/compute/(v1|beta|alpha)/)?projects/[a-z][-a-z0-9.:]*[a-z0-9]/global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`),
 		// A marketplace image version (24.04.202409120), or latest: the
 		// model then floats, which stayup only keeps for a stack deployed
 		// that way (a pinned version would roll its VMs).

@@ -58,6 +58,22 @@ var DefaultInstanceType = map[Cloud]string{
 // 24.04 LTS, Gen2); stayup:baseImage pins its version.
 var AzureImage = struct{ Publisher, Offer, SKU string }{"Canonical", "ubuntu-24_04-lts", "server"}
 
+// GCPImagePath is a GCP image reference in its relative form,
+// projects/P/global/images/NAME: what the provider keeps in the instance
+// template's state whatever form it was given (terraform-provider-google
+// flattenDisk, resolveImageRefToRelativeURI), and what its diff compares
+// (the template's sourceImage CustomizeDiff resolves old and new alike),
+// so the forms are interchangeable on a deployed stack. The image lookup
+// answers a self-link of the API version the provider uses (beta, for the
+// google-beta provider pulumi-gcp bridges), which is why stayup keeps the
+// relative form.
+func GCPImagePath(ref string) string {
+	if i := strings.Index(ref, "projects/"); i > 0 && strings.HasPrefix(ref, "https://") {
+		return ref[i:]
+	}
+	return ref
+}
+
 // ProjectKey is the provider config key of the GCP project.
 const ProjectKey = "gcp:project"
 

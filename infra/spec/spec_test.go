@@ -300,8 +300,8 @@ func TestParsePins(t *testing.T) {
 	}{
 		{awsConfig("stayup:baseImage", "ami-0123456789abcdef0", "stayup:zoneNames", `["eu-west-1c","eu-west-1a"]`), "ami-0123456789abcdef0", []string{"eu-west-1c", "eu-west-1a"}},
 		{map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project",
-			"stayup:baseImage": "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49", "stayup:zoneNames": "europe-west1-b, europe-west1-d"},
-			"https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49", []string{"europe-west1-b", "europe-west1-d"}},
+			"stayup:baseImage": "https://www.googleapis.com/compute/beta/projects/cos-cloud/global/images/cos-stable-113-18244-85-49", "stayup:zoneNames": "europe-west1-b, europe-west1-d"},
+			"projects/cos-cloud/global/images/cos-stable-113-18244-85-49", []string{"europe-west1-b", "europe-west1-d"}},
 		{map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:baseImage": "24.04.202409120", "stayup:zoneNames": `["1","2","3"]`}, "24.04.202409120", []string{"1", "2", "3"}},
 		{map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:baseImage": "latest"}, "latest", nil},
 	} {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"stayup/internal/rollout"
 	"stayup/internal/stackops"
 )
 
@@ -156,5 +158,36 @@ func TestPinAfter(t *testing.T) {
 	pinAfter(context.Background(), st, "s", "/p", nil, errors.New("up failed"), streams{err: &errb})
 	if len(st.calls) != 1 || st.calls[0] != "seed" {
 		t.Errorf("after a failed up: %v, want the pins seeded from the state", st.calls)
+	}
+}
+
+// retainStack answers Export with a state holding one instance template.
+type retainStack struct {
+	rollout.Stack
+	retained bool
+}
+
+func (e retainStack) Export(context.Context) (json.RawMessage, error) {
+	r := map[string]any{"urn": "urn:pulumi:gcp::stayup::gcp:compute/instanceTemplate:InstanceTemplate::stayup-fleet", "type": "gcp:compute/instanceTemplate:InstanceTemplate", "custom": true}
+	if e.retained {
+		r["retainOnDelete"] = true
+	}
+	return json.Marshal(map[string]any{"version": 3, "deployment": map[string]any{"resources": []any{r}}})
+}
+
+// A GCP stack whose state does not keep replaced templates would fail its
+// rollout's up (Compute refuses to delete a template in use): refused, with
+// the one up that fixes it named.
+func TestRolloutRefusesUntilTemplatesAreRetained(t *testing.T) {
+	t.Parallel()
+	err := templatesRetained(context.Background(), retainStack{}, "gcp", "gcp")
+	if err == nil || !strings.Contains(err.Error(), "run `stayup up --stack gcp` once") {
+		t.Errorf("state without retainOnDelete: %v, want a refusal naming the up", err)
+	}
+	if err := templatesRetained(context.Background(), retainStack{retained: true}, "gcp", "gcp"); err != nil {
+		t.Errorf("state with retainOnDelete: %v", err)
+	}
+	if err := templatesRetained(context.Background(), retainStack{}, "aws", "aws"); err != nil {
+		t.Errorf("aws: %v", err)
 	}
 }

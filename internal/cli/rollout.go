@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"stayup/infra"
+	"stayup/internal/graph"
 	"stayup/internal/probe"
 	"stayup/internal/project"
 	"stayup/internal/rollout"
@@ -158,6 +159,10 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 	if err := checkURL(sf.URL); err != nil {
 		return fmt.Errorf("stack %s url output %v", o.stack, err)
 	}
+	if err := templatesRetained(ctx, st, sf.Fleet.Cloud(), o.stack); err != nil {
+		fmt.Fprintf(s.err, "stayup: %v\n", err)
+		return exitError{1}
+	}
 	timeout := o.timeout
 	if timeout == 0 {
 		timeout = rolloutTimeouts[sf.Fleet.Cloud()]
@@ -255,4 +260,34 @@ func (v *rolloutView) status(st rollout.Status) {
 		fmt.Fprintln(v.w, line)
 		v.last = key
 	}
+}
+
+// templatesRetained refuses a GCP rollout on a stack whose state does not
+// yet say to keep replaced instance templates: Pulumi acts on a replaced
+// resource as its state says, not as the new program does ("The data saved
+// to state defines what we do with the old version", pulumi/pulumi#13428),
+// so the rollout's up would delete the old template while the group still
+// runs it, Compute would refuse, and the up, then its rollback, would fail.
+// One plain up records the option (it changes nothing on the fleet).
+func templatesRetained(ctx context.Context, st rollout.Stack, cloud, stack string) error {
+	ex, ok := st.(interface {
+		Export(ctx context.Context) (json.RawMessage, error)
+	})
+	if cloud != "gcp" || !ok {
+		return nil
+	}
+	raw, err := ex.Export(ctx)
+	if err != nil {
+		return err
+	}
+	g, err := graph.FromExport(raw)
+	if err != nil {
+		return err
+	}
+	for _, r := range g.ByType("gcp:compute/instanceTemplate:InstanceTemplate") {
+		if !r.RetainOnDelete {
+			return fmt.Errorf("refusing to roll out: stack %s was deployed by a stayup that deleted replaced instance templates, which Compute refuses while the group still runs them; run `stayup up --stack %s` once (it changes nothing on the fleet: it records that old templates are kept), then roll out", stack, stack)
+		}
+	}
+	return nil
 }

@@ -34,6 +34,9 @@ func FromExport(data []byte) (*Graph, error) {
 				Inputs       map[string]any `json:"inputs"`
 				Outputs      map[string]any `json:"outputs"`
 				Delete       bool           `json:"delete"`
+				// RetainOnDelete is written to the state by the up that
+				// registered the resource with the option.
+				RetainOnDelete bool `json:"retainOnDelete"`
 			} `json:"resources"`
 		} `json:"deployment"`
 	}
@@ -65,6 +68,8 @@ func FromExport(data []byte) (*Graph, error) {
 			Dependencies: append([]string{}, r.Dependencies...),
 			Inputs:       map[string]any{},
 			Outputs:      map[string]any{},
+
+			RetainOnDelete: r.RetainOnDelete,
 		}
 		if in, ok := unsecret(r.Inputs).(map[string]any); ok {
 			res.Inputs = in

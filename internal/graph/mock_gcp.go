@@ -121,7 +121,10 @@ func (m *mocks) gcpCall(token string, args map[string]any) (map[string]any, erro
 			return nil, fmt.Errorf("image family %q not found in project %q", family, project)
 		}
 		name := family + "-121-18867-0-" + hexID(family+m.config[MockImageRelease], 6)
-		link := fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/global/images/%s", project, name)
+		// The self-link of the API the provider calls: google-beta's image
+		// data source reads with the beta client and keeps its selfLink as
+		// it comes (data_source_google_compute_image.go).
+		link := fmt.Sprintf("https://www.googleapis.com/compute/beta/projects/%s/global/images/%s", project, name)
 		return map[string]any{"id": link, "name": name, "family": family, "project": project, "selfLink": link, "status": "READY"}, nil
 	case "gcp:organizations/getProject:getProject":
 		return map[string]any{"id": "projects/" + m.gcpProject(), "projectId": m.gcpProject(), "number": gcpProjectNumber}, nil

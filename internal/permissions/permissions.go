@@ -206,5 +206,29 @@ func Actions(p Program, purpose Purpose) ([]string, error) {
 		return nil, &UncoveredError{Cloud: p.Cloud, Missing: missing}
 	}
 	add(t.stayup)
+	// up waits for the fleet to serve and restores a setting a crashed
+	// chaos run held, and destroy cleans up GCP's retained templates, all
+	// with the deployer's credentials: so the deployer may read the fleet
+	// as status does.
+	for _, a := range t.operate {
+		if fleetRead(p.Cloud, a) {
+			set[a] = true
+		}
+	}
 	return slices.Sorted(maps.Keys(set)), nil
+}
+
+// fleetRead reports whether an operate action only reads (or, for the
+// Azure gateway's backend health, asks for a report).
+func fleetRead(cloud spec.Cloud, action string) bool {
+	switch cloud {
+	case spec.AWS:
+		_, verb, _ := strings.Cut(action, ":")
+		return strings.HasPrefix(verb, "Describe") || strings.HasPrefix(verb, "Get") || strings.HasPrefix(verb, "List")
+	case spec.GCP:
+		return strings.HasSuffix(action, ".get") || strings.HasSuffix(action, ".list")
+	case spec.Azure:
+		return strings.HasSuffix(action, "/read") || strings.HasSuffix(action, "/backendhealth/action")
+	}
+	return false
 }

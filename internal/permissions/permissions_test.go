@@ -291,3 +291,32 @@ func TestUncoveredTypeIsAnError(t *testing.T) {
 		t.Errorf("err = %v, want one naming the uncovered type", err)
 	}
 }
+
+// up waits for the fleet with the deployer's credentials and destroy lists
+// GCP's retained templates: the deploy document reads the fleet as status
+// does, and kills nothing.
+func TestDeployReadsTheFleet(t *testing.T) {
+	for _, tc := range []struct {
+		cloud       spec.Cloud
+		want, never []string
+	}{
+		{spec.AWS, []string{"autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth", "autoscaling:DescribeInstanceRefreshes"}, []string{"autoscaling:TerminateInstanceInAutoScalingGroup"}},
+		{spec.GCP, []string{"compute.instances.get", "compute.backendServices.get", "compute.instanceTemplates.list"}, []string{"compute.instances.reset"}},
+		{spec.Azure, []string{"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read", "Microsoft.Network/applicationGateways/backendhealth/action"}, []string{"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action"}},
+	} {
+		got, err := Actions(programs(t)[tc.cloud], Deploy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range tc.want {
+			if !slices.Contains(got, a) {
+				t.Errorf("%s deploy lacks %s", tc.cloud, a)
+			}
+		}
+		for _, a := range tc.never {
+			if slices.Contains(got, a) {
+				t.Errorf("%s deploy holds %s, which only chaos needs", tc.cloud, a)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"stayup/infra/spec"
 	"stayup/internal/graph"
 )
 
@@ -67,6 +68,12 @@ func DeployedPins(cloud string, outputs map[string]any, export json.RawMessage) 
 		if v := r.Str(where.path); v != "" && !slices.Contains(images, v) {
 			images = append(images, v)
 		}
+	}
+	if cloud == "gcp" {
+		for i := range images {
+			images[i] = spec.GCPImagePath(images[i])
+		}
+		images = slices.Compact(images)
 	}
 	switch len(images) {
 	case 0:

@@ -30,7 +30,10 @@ func exportOf(t *testing.T, resources ...map[string]any) json.RawMessage {
 func TestDeployedPins(t *testing.T) {
 	t.Parallel()
 	zones := map[string]any{"zones": []any{"europe-west1-c", "europe-west1-b", "europe-west1-d"}}
-	link := "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-stable-113-18244-85-49"
+	// The state of a stack deployed before stayup pinned: the image lookup's
+	// beta self-link, as the program passed it.
+	link := "https://www.googleapis.com/compute/beta/projects/cos-cloud/global/images/cos-stable-113-18244-85-49"
+	rel := "projects/cos-cloud/global/images/cos-stable-113-18244-85-49"
 	for _, tc := range []struct {
 		cloud   string
 		outputs map[string]any
@@ -43,7 +46,7 @@ func TestDeployedPins(t *testing.T) {
 			Pins{"ami-0123456789abcdef0", []string{"eu-west-1a", "eu-west-1b"}}, ""},
 		{"gcp", zones, exportOf(t,
 			map[string]any{"type": "gcp:compute/instanceTemplate:InstanceTemplate", "inputs": map[string]any{"disks": []any{map[string]any{"sourceImage": link}}}}),
-			Pins{link, []string{"europe-west1-c", "europe-west1-b", "europe-west1-d"}}, ""},
+			Pins{rel, []string{"europe-west1-c", "europe-west1-b", "europe-west1-d"}}, ""},
 		{"azure", map[string]any{"zones": []any{"1", "2", "3"}}, exportOf(t,
 			map[string]any{"type": "azure-native:compute:VirtualMachineScaleSet", "inputs": map[string]any{"virtualMachineProfile": map[string]any{"storageProfile": map[string]any{"imageReference": map[string]any{"version": "latest"}}}}}),
 			Pins{"latest", []string{"1", "2", "3"}}, ""},
