@@ -18,7 +18,10 @@ import (
 type Identity struct {
 	pulumi.ResourceState
 
-	Role            *iam.Role
+	Role *iam.Role
+	// Policy is what the role may do; it must exist before an instance
+	// tries to write its logs.
+	Policy          *iam.RolePolicy
 	InstanceProfile *iam.InstanceProfile
 	LogGroup        *cloudwatch.LogGroup
 }
@@ -60,12 +63,13 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, 
 		return nil, err
 	}
 
-	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+	id.Policy, err = iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
 		Role: id.Role.ID(),
 		Policy: id.LogGroup.Arn.ApplyT(func(logGroupArn string) string {
 			return document(instanceStatements(s, account, logGroupArn)...)
 		}).(pulumi.StringOutput),
-	}, parent); err != nil {
+	}, parent)
+	if err != nil {
 		return nil, err
 	}
 

@@ -429,6 +429,54 @@ func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
 	}
 }
 
+// TestGroupBootsIntoListenersAndItsLogGroup: the group is created only
+// once every listener attaches the target group to the load balancer (else
+// instances register where no health check runs), and once the log group
+// and the role's policy exist (else the log driver cannot create the
+// instance's stream, which in non-blocking mode can hang the container's
+// exit). A dependency change alone updates no input: nothing rolls.
+func TestGroupBootsIntoListenersAndItsLogGroup(t *testing.T) {
+	t.Parallel()
+	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+	for _, tc := range []struct {
+		name      string
+		kv        []string
+		listeners int
+	}{{"HTTP only", nil, 1}, {"HTTPS and redirect", []string{"stayup:tlsCertificate", cert}, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := plan(t, tc.kv...)
+			asg := testkit.Only(t, g, "aws:autoscaling/group:Group")
+			listeners := g.ByType("aws:lb/listener:Listener")
+			if len(listeners) != tc.listeners {
+				t.Fatalf("%d listeners, want %d", len(listeners), tc.listeners)
+			}
+			want := map[string]string{}
+			for _, l := range listeners {
+				want[l.URN] = "listener " + l.Name
+			}
+			for _, lg := range g.ByType("aws:cloudwatch/logGroup:LogGroup") {
+				if lg.Str("name") == "/stayup/test/app" {
+					want[lg.URN] = "app log group"
+				}
+			}
+			for _, p := range g.ByType("aws:iam/rolePolicy:RolePolicy") {
+				if p.Name == "stayup-instance" {
+					want[p.URN] = "instance role policy"
+				}
+			}
+			if len(want) != tc.listeners+2 {
+				t.Fatalf("found %v, want the listeners, the app log group and the instance role policy", want)
+			}
+			for urn, what := range want {
+				if !slices.Contains(asg.Dependencies, urn) {
+					t.Errorf("the group does not depend on the %s (%s)", what, urn)
+				}
+			}
+		})
+	}
+}
+
 // policy is an IAM policy document.
 type policy struct {
 	Statement []struct {
