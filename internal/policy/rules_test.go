@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,18 @@ func delIn(typ, name, path string) func(*testing.T, *graph.Graph) {
 	return in(typ, name, func(t *testing.T, r *graph.Resource) { del(t, r, path) })
 }
 
+// removeDep takes the resource named depName out of a resource's dependencies.
+func removeDep(typ, name, depTyp, depName string) func(*testing.T, *graph.Graph) {
+	return func(t *testing.T, g *graph.Graph) {
+		r, dep := find(t, g, typ, name), find(t, g, depTyp, depName)
+		i := slices.Index(r.Dependencies, dep.URN)
+		if i < 0 {
+			t.Fatalf("%s does not depend on %s", name, depName)
+		}
+		r.Dependencies = slices.Delete(r.Dependencies, i, i+1)
+	}
+}
+
 func dropRes(typ, name string) func(*testing.T, *graph.Graph) {
 	return func(t *testing.T, g *graph.Graph) { drop(g, find(t, g, typ, name)) }
 }
@@ -75,6 +88,9 @@ var mutations = []mutation{
 	{"aws-ha-lb-health-check", "aws", "check disabled", setIn(tgT, "stayup-lb", "healthCheck.enabled", false), "healthCheck.enabled = true"},
 	{"aws-ha-lb-health-check", "aws", "no path", delIn(tgT, "stayup-lb", "healthCheck.path"), "healthCheck.path"},
 	{"aws-ha-lb-health-check", "aws", "not registered", setIn(asgT, "stayup-fleet", "targetGroupArns", []any{}), "set targetGroupArns"},
+	{"aws-ha-boot-order", "aws", "group before the listener", removeDep(asgT, "stayup-fleet", listenerT, "stayup-lb-http"), "before listener stayup-lb-http"},
+	{"aws-ha-boot-order", "aws-tls", "group before the HTTPS listener", removeDep(asgT, "stayup-fleet", listenerT, "stayup-lb-https"), "before listener stayup-lb-https"},
+	{"aws-ha-boot-order", "aws", "group before its log group", removeDep(asgT, "stayup-fleet", "aws:cloudwatch/logGroup:LogGroup", "stayup-instance-app"), "before log group stayup-instance-app"},
 	{"aws-ha-autohealing", "aws", "EC2 checks", setIn(asgT, "stayup-fleet", "healthCheckType", "EC2"), `healthCheckType = "ELB"`},
 	{"aws-ha-autohealing", "aws", "no grace", delIn(asgT, "stayup-fleet", "healthCheckGracePeriod"), "healthCheckGracePeriod"},
 	{"aws-ha-rolling-update", "aws", "90% healthy", setIn(asgT, "stayup-fleet", "instanceRefresh.preferences.minHealthyPercentage", 90.0), "set it to 100"},
@@ -110,6 +126,12 @@ var mutations = []mutation{
 	{"aws-identity-no-wildcard-actions", "aws", "logs:*", setIn(rolePolT, "stayup-instance", "policy", policyDoc("logs:*", "arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/aws/app")), "wildcard action logs:*"},
 	{"aws-identity-no-wildcard-actions", "aws", "NotAction", setIn(rolePolT, "stayup-instance", "policy", `{"Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}`), "NotAction"},
 	{"aws-identity-scoped-resources", "aws", "any log group", setIn(rolePolT, "stayup-instance", "policy", policyDoc("logs:PutLogEvents", "*")), "name the resources"},
+	{"aws-identity-service-trust", "aws", "flow logs of any VPC", in("aws:iam/role:Role", "stayup-net-flow", func(t *testing.T, r *graph.Resource) {
+		set(t, r, "assumeRolePolicy", strings.Replace(r.Str("assumeRolePolicy"), `"ArnLike":{"aws:SourceArn":"arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"},`, "", 1))
+	}), "add the condition aws:SourceArn"},
+	{"aws-identity-service-trust", "aws", "any account's flow logs", in("aws:iam/role:Role", "stayup-net-flow", func(t *testing.T, r *graph.Resource) {
+		set(t, r, "assumeRolePolicy", strings.Replace(r.Str("assumeRolePolicy"), `,"StringEquals":{"aws:SourceAccount":"123456789012"}`, "", 1))
+	}), "add the condition aws:SourceAccount"},
 	{"aws-identity-instance-role", "aws", "no profile", delIn(ltT, "stayup-fleet", "iamInstanceProfile"), "no instance profile"},
 	{"aws-identity-instance-role", "aws", "anyone may assume it", setIn("aws:iam/role:Role", "stayup-instance", "assumeRolePolicy", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}`), "let only ec2.amazonaws.com"},
 	{"aws-identity-instance-role", "aws", "admin attached", func(t *testing.T, g *graph.Graph) {
