@@ -284,8 +284,9 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 			roles = append(roles, m.Str("role"))
 		}
 		slices.Sort(roles)
-		if !slices.Equal(roles, []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}) {
-			t.Errorf("project roles = %v, want log and metric writer only", roles)
+		// Nothing on the instance writes metrics: no metric writer.
+		if !slices.Equal(roles, []string{"roles/logging.logWriter"}) {
+			t.Errorf("project roles = %v, want log writer only", roles)
 		}
 		pulls := g.ByType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
 		if (len(pulls) == 1) != tc.pull {
@@ -550,5 +551,22 @@ func TestReplacedTemplatesAreRetainedAndFindable(t *testing.T) {
 		if r.RetainOnDelete && r != tmpl {
 			t.Errorf("%s %s is retained on delete: nothing cleans it up", r.Type, r.Name)
 		}
+	}
+}
+
+// TestRenamedGrantKeepsItsDeployedState: the log writer grant is named
+// after its whole role now, and aliased to the name earlier versions gave
+// it, so an up moves the existing grant to the new name instead of
+// removing it and granting it again (a moment without the grant).
+func TestRenamedGrantKeepsItsDeployedState(t *testing.T) {
+	t.Parallel()
+	g := plan(t)
+	m := testkit.Only(t, g, "gcp:projects/iAMMember:IAMMember")
+	if m.Name != "stayup-instance-logging-logwriter" {
+		t.Errorf("grant named %s, want stayup-instance-logging-logwriter", m.Name)
+	}
+	old := strings.TrimSuffix(m.URN, m.Name) + "stayup-instance-logging-log-riter"
+	if !slices.Contains(m.Aliases, old) {
+		t.Errorf("grant aliases = %v, want the earlier URN %s", m.Aliases, old)
 	}
 }

@@ -29,8 +29,9 @@ var (
 )
 
 // gcpProjectOnly are the roles the instances need that cannot be granted
-// on anything narrower than the project.
-var gcpProjectOnly = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+// on anything narrower than the project: writing their logs. (A metric
+// writer would be one too, but nothing on the instances writes metrics.)
+var gcpProjectOnly = []string{"roles/logging.logWriter"}
 
 var gcpRules = []Rule{
 	{
@@ -270,7 +271,7 @@ var gcpRules = []Rule{
 				broad := slices.Contains([]string{"roles/owner", "roles/editor", "roles/viewer"}, role) ||
 					strings.HasPrefix(role, "roles/iam.serviceAccount") || strings.Contains(strings.ToLower(role), "admin")
 				if broad {
-					out = append(out, fail(gr.r, "%s grants %s to %s on the project: grant only the predefined roles it needs (log and metric writer), on the narrowest resource", gr.r.Name, role, gr.member))
+					out = append(out, fail(gr.r, "%s grants %s to %s on the project: grant only the predefined roles it needs (log writer), on the narrowest resource", gr.r.Name, role, gr.member))
 				}
 			}
 			return out
@@ -278,7 +279,7 @@ var gcpRules = []Rule{
 	},
 	{
 		ID: "gcp-identity-scoped", Cloud: "gcp", Category: Identity, Severity: High,
-		Title: "The instances' project-level roles are only log and metric writer; anything else is granted on its resource",
+		Title: "The instances' only project-level role is log writer; anything else is granted on its resource, or not at all",
 		check: func(g *graph.Graph) []violation {
 			sas := map[string]bool{}
 			for _, t := range g.ByType(gcpTemplate) {
@@ -289,7 +290,7 @@ var gcpRules = []Rule{
 			var out []violation
 			for _, gr := range gcpGrants(g) {
 				if sas[gr.member] && !slices.Contains(gcpProjectOnly, gr.role) {
-					out = append(out, fail(gr.r, "%s grants the instances %s on the whole project: grant it on the one resource they use (e.g. the Artifact Registry repository)", gr.r.Name, gr.role))
+					out = append(out, fail(gr.r, "%s grants the instances %s on the whole project: grant it on the one resource they use (e.g. the Artifact Registry repository), or not at all if nothing on them uses it", gr.r.Name, gr.role))
 				}
 			}
 			return out

@@ -190,9 +190,12 @@ var mutations = []mutation{
 	{"gcp-exposure-egress", "gcp", "no egress deny", dropRes(fwT, "stayup-net-deny-egress"), "implied allow-egress"},
 	{"gcp-identity-dedicated-sa", "gcp", "default account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "123456789-compute@developer.gserviceaccount.com"), "default compute service account"},
 	{"gcp-identity-dedicated-sa", "gcp", "someone else's account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "ops@other.iam.gserviceaccount.com"), "which the stack does not create"},
-	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-log-riter", "role", "roles/editor"), "grants roles/editor"},
-	{"gcp-identity-no-broad-roles", "gcp", "impersonation", setIn(memberT, "stayup-instance-logging-log-riter", "role", "roles/iam.serviceAccountTokenCreator"), "serviceAccountTokenCreator"},
-	{"gcp-identity-scoped", "gcp", "project-wide registry reader", setIn(memberT, "stayup-instance-monitoring-metric-riter", "role", "roles/artifactregistry.reader"), "grant it on the one resource"},
+	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/editor"), "grants roles/editor"},
+	{"gcp-identity-no-broad-roles", "gcp", "impersonation", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/iam.serviceAccountTokenCreator"), "serviceAccountTokenCreator"},
+	{"gcp-identity-scoped", "gcp", "project-wide registry reader", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/artifactregistry.reader"), "grant it on the one resource"},
+	{"gcp-identity-scoped", "gcp", "metric writer nothing uses", func(t *testing.T, g *graph.Graph) {
+		set(t, clone(g, find(t, g, memberT, "stayup-instance-logging-logwriter"), "metrics"), "role", "roles/monitoring.metricWriter")
+	}, "or not at all"},
 	{"gcp-host-shielded-vm", "gcp", "no secure boot", setIn(tmplT, "stayup-fleet", "shieldedInstanceConfig.enableSecureBoot", false), "enableSecureBoot = true"},
 	{"gcp-host-os-login", "gcp", "OS Login off", setIn(tmplT, "stayup-fleet", "metadata.enable-oslogin", "FALSE"), "enable-oslogin = TRUE"},
 	{"gcp-host-os-login", "gcp", "project keys", delIn(tmplT, "stayup-fleet", "metadata.block-project-ssh-keys"), "block-project-ssh-keys = TRUE"},
@@ -208,7 +211,7 @@ var mutations = []mutation{
 	{"gcp-transport-tls-policy", "gcp-tls", "no policy", delIn("gcp:compute/targetHttpsProxy:TargetHttpsProxy", "stayup-lb", "sslPolicy"), "no SSL policy"},
 	{"gcp-logging-flow", "gcp", "no flow logs", delIn("gcp:compute/subnetwork:Subnetwork", "stayup-net", "logConfig"), "no flow logs"},
 	{"gcp-logging-lb", "gcp", "no request logs", setIn(beT, "stayup-lb", "logConfig.enable", false), "logConfig.enable = true"},
-	{"gcp-logging-instance", "gcp", "may not write", dropRes(memberT, "stayup-instance-logging-log-riter"), "roles/logging.logWriter"},
+	{"gcp-logging-instance", "gcp", "may not write", dropRes(memberT, "stayup-instance-logging-logwriter"), "roles/logging.logWriter"},
 	{"gcp-logging-instance", "gcp", "logging agent off", setIn(tmplT, "stayup-fleet", "metadata.google-logging-enabled", "false"), "google-logging-enabled = true"},
 	{"gcp-logging-firewall", "gcp", "unlogged rule", delIn(fwT, "stayup-net-lb-to-app", "logConfig"), "does not log"},
 
