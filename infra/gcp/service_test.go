@@ -570,3 +570,21 @@ func TestRenamedGrantKeepsItsDeployedState(t *testing.T) {
 		t.Errorf("grant aliases = %v, want the earlier URN %s", m.Aliases, old)
 	}
 }
+
+// TestContainerLogsGoToTheJournalTheAgentShips: the container logs to
+// journald, which needs nothing from Cloud Logging to start (gcplogs checks
+// in with it first), and the template turns on COS's logging agent, which
+// ships the journal to Cloud Logging.
+func TestContainerLogsGoToTheJournalTheAgentShips(t *testing.T) {
+	t.Parallel()
+	doc, err := gcp.CloudInit(mustSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(doc, "--log-driver journald") || strings.Contains(doc, "--log-driver gcplogs") {
+		t.Error("the container does not log to journald")
+	}
+	if got := testkit.Only(t, plan(t), templateType).Str("metadata.google-logging-enabled"); got != "true" {
+		t.Errorf("google-logging-enabled = %q, want true: nothing would ship the journal", got)
+	}
+}
