@@ -230,7 +230,9 @@ func TestFirewallAdmitsOnlyGoogleFrontEnds(t *testing.T) {
 			if fw.Str("direction") != "INGRESS" {
 				continue
 			}
-			if fw.Get("logConfig") == nil {
+			// The front ends' rule alone is unlogged: its probes are most of
+			// the volume, its requests are in the backend service's logs.
+			if fw.Get("logConfig") == nil && !strings.HasSuffix(fw.Name, "-lb-to-app") {
 				t.Errorf("firewall %s does not log", fw.Name)
 			}
 			sources := fw.List("sourceRanges")
@@ -468,8 +470,14 @@ func TestFirewallRulesAreLoggedAndEgressIsHTTPSOnly(t *testing.T) {
 	t.Parallel()
 	var egress []string
 	for _, fw := range plan(t).ByType(firewallType) {
-		if fw.Str("logConfig.metadata") != "INCLUDE_ALL_METADATA" {
-			t.Errorf("%s does not log with metadata: %v", fw.Name, fw.Get("logConfig"))
+		// Every rule logs, without metadata, but the one admitting Google's
+		// front ends and health checkers: its traffic is the backend
+		// service's request logs, and its probes would be most of the bill.
+		switch lbToApp := strings.HasSuffix(fw.Name, "-lb-to-app"); {
+		case lbToApp && fw.Get("logConfig") != nil:
+			t.Errorf("%s logs every health check: %v", fw.Name, fw.Get("logConfig"))
+		case !lbToApp && fw.Str("logConfig.metadata") != "EXCLUDE_ALL_METADATA":
+			t.Errorf("%s does not log, or logs with metadata: %v", fw.Name, fw.Get("logConfig"))
 		}
 		if fw.Str("direction") != "EGRESS" {
 			continue
@@ -586,5 +594,21 @@ func TestContainerLogsGoToTheJournalTheAgentShips(t *testing.T) {
 	}
 	if got := testkit.Only(t, plan(t), templateType).Str("metadata.google-logging-enabled"); got != "true" {
 		t.Errorf("google-logging-enabled = %q, want true: nothing would ship the journal", got)
+	}
+}
+
+// TestFlowLogsAtVolumesWorthPayingFor: flow logs stay on every subnet,
+// sampled at half and aggregated per minute, with their metadata.
+func TestFlowLogsAtVolumesWorthPayingFor(t *testing.T) {
+	t.Parallel()
+	sn := testkit.Only(t, plan(t), "gcp:compute/subnetwork:Subnetwork")
+	if got := sn.Str("logConfig.aggregationInterval"); got != "INTERVAL_1_MIN" {
+		t.Errorf("aggregation = %q, want INTERVAL_1_MIN", got)
+	}
+	if got, _ := sn.Get("logConfig.flowSampling").(float64); got != 0.5 {
+		t.Errorf("sampling = %v, want 0.5", sn.Get("logConfig.flowSampling"))
+	}
+	if got := sn.Str("logConfig.metadata"); got != "INCLUDE_ALL_METADATA" {
+		t.Errorf("metadata = %q, want INCLUDE_ALL_METADATA", got)
 	}
 }

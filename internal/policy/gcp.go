@@ -402,6 +402,11 @@ var gcpRules = []Rule{
 			for _, sn := range g.ByType("gcp:compute/subnetwork:Subnetwork") {
 				if sn.Get("logConfig") == nil {
 					out = append(out, fail(sn, "subnetwork %s has no flow logs: set logConfig (aggregation interval, sampling, metadata)", sn.Name))
+				} else if v := sn.Get("logConfig.flowSampling"); v != nil {
+					// Sampling 0 keeps the config and logs nothing.
+					if f, ok := v.(float64); ok && f <= 0 {
+						out = append(out, fail(sn, "subnetwork %s samples no flows: set logConfig.flowSampling above 0 (stayup uses 0.5)", sn.Name))
+					}
 				}
 			}
 			return out
@@ -440,17 +445,28 @@ var gcpRules = []Rule{
 	},
 	{
 		ID: "gcp-logging-firewall", Cloud: "gcp", Category: Logging, Severity: Low,
-		Title: "Every firewall rule logs the connections it matches",
+		Title: "Every firewall rule logs the connections it matches, but the allow rule for Google's load balancer front ends and health checkers",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			for _, fw := range g.ByType(gcpFirewall) {
-				if fw.Get("logConfig") == nil {
-					out = append(out, fail(fw, "firewall %s does not log: set logConfig.metadata = \"INCLUDE_ALL_METADATA\"", fw.Name))
+				if fw.Get("logConfig") == nil && !gcpFrontEndsOnly(fw) {
+					out = append(out, fail(fw, "firewall %s does not log: set logConfig.metadata (EXCLUDE_ALL_METADATA keeps what was allowed or denied)", fw.Name))
 				}
 			}
 			return out
 		},
 	},
+}
+
+// gcpFrontEndsOnly is an ingress allow rule whose sources are only Google's
+// load balancer front ends and health checkers: its connections are the
+// backend service's request logs and the health checks' probes, so logging
+// it would mostly bill every probe.
+func gcpFrontEndsOnly(fw *graph.Resource) bool {
+	sources := strs(fw.Get("sourceRanges"))
+	return fw.Str("direction") != "EGRESS" && fw.Get("denies") == nil && len(fw.List("allows")) > 0 &&
+		len(sources) > 0 && !slices.ContainsFunc(sources, func(c string) bool { return !slices.Contains(gcpFrontEnds, c) }) &&
+		fw.Get("sourceTags") == nil && fw.Get("sourceServiceAccounts") == nil
 }
 
 // gcpFrontsFleet follows a forwarding rule to its proxy, URL map and

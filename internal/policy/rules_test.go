@@ -213,7 +213,13 @@ var mutations = []mutation{
 	{"gcp-logging-lb", "gcp", "no request logs", setIn(beT, "stayup-lb", "logConfig.enable", false), "logConfig.enable = true"},
 	{"gcp-logging-instance", "gcp", "may not write", dropRes(memberT, "stayup-instance-logging-logwriter"), "roles/logging.logWriter"},
 	{"gcp-logging-instance", "gcp", "logging agent off", setIn(tmplT, "stayup-fleet", "metadata.google-logging-enabled", "false"), "google-logging-enabled = true"},
-	{"gcp-logging-firewall", "gcp", "unlogged rule", delIn(fwT, "stayup-net-lb-to-app", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged deny", delIn(fwT, "stayup-net-deny-egress", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged egress allow", delIn(fwT, "stayup-net-https-out", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged front-end rule opened to the internet", func(t *testing.T, g *graph.Graph) {
+		fw := find(t, g, fwT, "stayup-net-lb-to-app")
+		appendTo(t, fw, "sourceRanges", "0.0.0.0/0")
+	}, "does not log"},
+	{"gcp-logging-flow", "gcp", "sampling nothing", setIn("gcp:compute/subnetwork:Subnetwork", "stayup-net", "logConfig.flowSampling", 0.0), "samples no flows"},
 
 	// Azure
 	{"azure-ha-zones", "azure", "one zone", setIn(vmssT, "stayup-fleet", "zones", []any{"1"}), "spans 1 zone"},
