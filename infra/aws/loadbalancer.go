@@ -120,13 +120,16 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 		}
 		l.Listeners = append(l.Listeners, https)
 	}
+	// HTTP starts redirecting only once HTTPS answers: when TLS is added
+	// to a deployed stack, the HTTPS listener and its port's ingress exist
+	// before the redirect sends clients there.
 	plain, err := lb.NewListener(ctx, name+"-http", &lb.ListenerArgs{
 		LoadBalancerArn: l.ALB.Arn,
 		Port:            pulumi.Int(80),
 		Protocol:        pulumi.String("HTTP"),
 		DefaultActions:  httpActions,
 		Tags:            tags(ctx, name+"-http"),
-	}, parent)
+	}, parent, pulumi.DependsOn(append(append([]pulumi.Resource{}, l.Listeners...), net.LBIngress[443]...)))
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,8 @@ type Network struct {
 	// admits only the load balancer to the instances.
 	LBSecurityGroup  *ec2.SecurityGroup
 	AppSecurityGroup *ec2.SecurityGroup
+	// LBIngress are the rules admitting clients to each listener port.
+	LBIngress map[int][]pulumi.Resource
 	// Egress is what must exist before an instance boots: its NAT gateway
 	// and route. Without them the first boot cannot install the runtime.
 	Egress []pulumi.Resource
@@ -261,9 +263,14 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, s spec.Spec, 
 			} else {
 				args.CidrIpv4 = pulumi.String(cidr)
 			}
-			if _, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-lb-in-%d-%d", name, port, i), args, parent); err != nil {
+			rule, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-lb-in-%d-%d", name, port, i), args, parent)
+			if err != nil {
 				return err
 			}
+			if n.LBIngress == nil {
+				n.LBIngress = map[int][]pulumi.Resource{}
+			}
+			n.LBIngress[port] = append(n.LBIngress[port], rule)
 		}
 	}
 	if _, err := vpc.NewSecurityGroupEgressRule(ctx, name+"-lb-to-app", &vpc.SecurityGroupEgressRuleArgs{

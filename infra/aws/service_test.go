@@ -423,6 +423,17 @@ func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
 		t.Errorf("url = %v, want https", url)
 	}
 
+	// Adding TLS to a deployed stack: the redirect starts only once the
+	// HTTPS listener and the 443 ingress exist.
+	if !slices.Contains(http.Dependencies, https.URN) {
+		t.Error("the HTTP listener may redirect before the HTTPS listener exists")
+	}
+	for _, r := range g.ByType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
+		if testkit.Int(t, r, "fromPort") == 443 && !slices.Contains(http.Dependencies, r.URN) {
+			t.Errorf("the HTTP listener may redirect before ingress rule %s admits 443", r.Name)
+		}
+	}
+
 	plain := plan(t)
 	l := testkit.Only(t, plain, "aws:lb/listener:Listener")
 	if l.Str("defaultActions.0.type") != "forward" || testkit.Int(t, l, "port") != 80 {
