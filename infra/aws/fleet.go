@@ -101,6 +101,21 @@ func baseImage(ctx *pulumi.Context, s spec.Spec, parent pulumi.ResourceOrInvokeO
 	return s.BaseImage, nil
 }
 
+// bootsInto is what must exist before the first instance boots, so the
+// group's creation wait (minSize healthy in the target group within 10
+// minutes) and each instance's grace period are spent on the instance
+// alone: its NAT gateway and route, or the runtime cannot be installed;
+// the listeners, or the instance registers in a target group that no
+// load balancer health-checks yet; the log group and the role's policy,
+// or the log driver cannot create the instance's stream (and in
+// non-blocking mode a stream that can never be created can hang the
+// container's exit: moby/moby#53143).
+func bootsInto(net *Network, id *Identity, lbal *LoadBalancer) []pulumi.Resource {
+	deps := append([]pulumi.Resource{}, net.Egress...)
+	deps = append(deps, lbal.Listeners...)
+	return append(deps, id.LogGroup, id.Policy)
+}
+
 func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *Identity, lbal *LoadBalancer, opts ...pulumi.ResourceOption) (*Fleet, error) {
 	f := &Fleet{}
 	if err := ctx.RegisterComponentResource("stayup:aws:Fleet", name, f, opts...); err != nil {
@@ -243,8 +258,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, net *Network, id *I
 			Key: pulumi.String("Name"), Value: pulumi.String(fmt.Sprintf("%s-%s", ctx.Stack(), name)), PropagateAtLaunch: pulumi.Bool(true),
 		}},
 	}, parent, pulumi.IgnoreChanges([]string{"desiredCapacity"}),
-		// Instances boot into working egress: their NAT gateway and route exist.
-		pulumi.DependsOn(net.Egress))
+		pulumi.DependsOn(bootsInto(net, id, lbal)))
 	if err != nil {
 		return nil, err
 	}

@@ -18,12 +18,15 @@ import (
 type Identity struct {
 	pulumi.ResourceState
 
-	Role            *iam.Role
+	Role *iam.Role
+	// Policy is what the role may do; it must exist before an instance
+	// tries to write its logs.
+	Policy          *iam.RolePolicy
 	InstanceProfile *iam.InstanceProfile
 	LogGroup        *cloudwatch.LogGroup
 }
 
-func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, opts ...pulumi.ResourceOption) (*Identity, error) {
+func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, at arns, opts ...pulumi.ResourceOption) (*Identity, error) {
 	id := &Identity{}
 	if err := ctx.RegisterComponentResource("stayup:aws:Identity", name, id, opts...); err != nil {
 		return nil, err
@@ -60,12 +63,13 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, account string, 
 		return nil, err
 	}
 
-	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+	id.Policy, err = iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
 		Role: id.Role.ID(),
 		Policy: id.LogGroup.Arn.ApplyT(func(logGroupArn string) string {
-			return document(instanceStatements(s, account, logGroupArn)...)
+			return document(instanceStatements(s, at, logGroupArn)...)
 		}).(pulumi.StringOutput),
-	}, parent); err != nil {
+	}, parent)
+	if err != nil {
 		return nil, err
 	}
 
@@ -86,7 +90,7 @@ func appLogGroupName(ctx *pulumi.Context) string {
 // instanceStatements is everything an instance may do: write its
 // container's logs, pull the image when it lives in ECR, and, when opted
 // in, answer Session Manager.
-func instanceStatements(s spec.Spec, account, logGroupArn string) []statement {
+func instanceStatements(s spec.Spec, at arns, logGroupArn string) []statement {
 	st := []statement{{
 		Sid:      "WriteOwnLogs",
 		Effect:   "Allow",
@@ -107,7 +111,7 @@ func instanceStatements(s spec.Spec, account, logGroupArn string) []statement {
 				Sid:      "PullOwnImage",
 				Effect:   "Allow",
 				Action:   []string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"},
-				Resource: []string{repo.ARN()},
+				Resource: []string{repo.ARN(at.Partition)},
 			})
 	}
 	if s.AWS.SessionManager {
@@ -117,7 +121,7 @@ func instanceStatements(s spec.Spec, account, logGroupArn string) []statement {
 				Sid:      "SessionManagerRegister",
 				Effect:   "Allow",
 				Action:   []string{"ssm:UpdateInstanceInformation"},
-				Resource: []string{fmt.Sprintf("arn:aws:ec2:%s:%s:instance/*", s.Region, account)},
+				Resource: []string{at.of("ec2", "instance/*")},
 			},
 			statement{
 				// The session channels take no resource: "*" is their only scope.
@@ -136,25 +140,29 @@ func instanceStatements(s spec.Spec, account, logGroupArn string) []statement {
 // ecrRepo is an image that lives in an ECR private registry.
 type ecrRepo struct {
 	Account, Region, Repository string
+	// Domain is amazonaws.com, or amazonaws.com.cn in the China regions.
+	Domain string
 }
 
-var ecrRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)`)
+var ecrRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)/([^:@]+)`)
 
 func parseECR(image string) (ecrRepo, bool) {
 	m := ecrRE.FindStringSubmatch(image)
 	if m == nil {
 		return ecrRepo{}, false
 	}
-	return ecrRepo{Account: m[1], Region: m[2], Repository: m[3]}, true
+	return ecrRepo{Account: m[1], Region: m[2], Domain: m[3], Repository: m[4]}, true
 }
 
 // Registry is the host docker logs in to.
 func (r ecrRepo) Registry() string {
-	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", r.Account, r.Region)
+	return fmt.Sprintf("%s.dkr.ecr.%s.%s", r.Account, r.Region, r.Domain)
 }
 
-func (r ecrRepo) ARN() string {
-	return fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", r.Region, r.Account, r.Repository)
+// ARN names the repository in the stack's partition: an image is pulled
+// from a registry of the partition the instances run in.
+func (r ecrRepo) ARN(partition string) string {
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", partition, r.Region, r.Account, r.Repository)
 }
 
 // statement is one IAM policy statement.

@@ -17,7 +17,10 @@ type LoadBalancer struct {
 
 	ALB         *lb.LoadBalancer
 	TargetGroup *lb.TargetGroup
-	URL         pulumi.StringOutput
+	// Listeners attach the target group to the load balancer: until they
+	// exist, an instance registered in the group gets no health checks.
+	Listeners []pulumi.Resource
+	URL       pulumi.StringOutput
 }
 
 func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network, account string, opts ...pulumi.ResourceOption) (*LoadBalancer, error) {
@@ -103,7 +106,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 				StatusCode: pulumi.String("HTTP_301"),
 			},
 		}}
-		if _, err := lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
+		https, err := lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
 			LoadBalancerArn: l.ALB.Arn,
 			Port:            pulumi.Int(443),
 			Protocol:        pulumi.String("HTTPS"),
@@ -111,19 +114,26 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, net *Network
 			CertificateArn:  pulumi.String(s.TLSCertificate),
 			DefaultActions:  forward,
 			Tags:            tags(ctx, name+"-https"),
-		}, parent); err != nil {
+		}, parent)
+		if err != nil {
 			return nil, err
 		}
+		l.Listeners = append(l.Listeners, https)
 	}
-	if _, err := lb.NewListener(ctx, name+"-http", &lb.ListenerArgs{
+	// HTTP starts redirecting only once HTTPS answers: when TLS is added
+	// to a deployed stack, the HTTPS listener and its port's ingress exist
+	// before the redirect sends clients there.
+	plain, err := lb.NewListener(ctx, name+"-http", &lb.ListenerArgs{
 		LoadBalancerArn: l.ALB.Arn,
 		Port:            pulumi.Int(80),
 		Protocol:        pulumi.String("HTTP"),
 		DefaultActions:  httpActions,
 		Tags:            tags(ctx, name+"-http"),
-	}, parent); err != nil {
+	}, parent, pulumi.DependsOn(append(append([]pulumi.Resource{}, l.Listeners...), net.LBIngress[443]...)))
+	if err != nil {
 		return nil, err
 	}
+	l.Listeners = append(l.Listeners, plain)
 
 	host := l.ALB.DnsName
 	if s.Domain != "" {

@@ -29,12 +29,14 @@ type Network struct {
 	// admits only the load balancer to the instances.
 	LBSecurityGroup  *ec2.SecurityGroup
 	AppSecurityGroup *ec2.SecurityGroup
+	// LBIngress are the rules admitting clients to each listener port.
+	LBIngress map[int][]pulumi.Resource
 	// Egress is what must exist before an instance boots: its NAT gateway
 	// and route. Without them the first boot cannot install the runtime.
 	Egress []pulumi.Resource
 }
 
-func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, account string, opts ...pulumi.ResourceOption) (*Network, error) {
+func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, at arns, opts ...pulumi.ResourceOption) (*Network, error) {
 	n := &Network{}
 	if err := ctx.RegisterComponentResource("stayup:aws:Network", name, n, opts...); err != nil {
 		return nil, err
@@ -178,7 +180,7 @@ func newNetwork(ctx *pulumi.Context, name string, s spec.Spec, zones []string, a
 	if err != nil {
 		return nil, err
 	}
-	role, rolePolicy, err := flowLogRole(ctx, name+"-flow", account, flowLogs.Arn, parent)
+	role, rolePolicy, err := flowLogRole(ctx, name+"-flow", at, flowLogs.Arn, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -261,9 +263,14 @@ func (n *Network) securityGroups(ctx *pulumi.Context, name string, s spec.Spec, 
 			} else {
 				args.CidrIpv4 = pulumi.String(cidr)
 			}
-			if _, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-lb-in-%d-%d", name, port, i), args, parent); err != nil {
+			rule, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-lb-in-%d-%d", name, port, i), args, parent)
+			if err != nil {
 				return err
 			}
+			if n.LBIngress == nil {
+				n.LBIngress = map[int][]pulumi.Resource{}
+			}
+			n.LBIngress[port] = append(n.LBIngress[port], rule)
 		}
 	}
 	if _, err := vpc.NewSecurityGroupEgressRule(ctx, name+"-lb-to-app", &vpc.SecurityGroupEgressRuleArgs{
@@ -312,19 +319,13 @@ func listenerName(port int) string {
 	return "HTTP"
 }
 
-// flowLogRole lets the VPC Flow Logs service, for this account only, write
-// to the flow log group and nothing else.
-func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.StringOutput, parent pulumi.ResourceOption) (*iam.Role, *iam.RolePolicy, error) {
+// flowLogRole lets the VPC Flow Logs service, for this account's flow logs
+// in this region only, write to the flow log group and nothing else.
+func flowLogRole(ctx *pulumi.Context, name string, at arns, logGroupArn pulumi.StringOutput, parent pulumi.ResourceOption) (*iam.Role, *iam.RolePolicy, error) {
 	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
-		Description: pulumi.String("stayup: lets VPC Flow Logs deliver to its log group"),
-		AssumeRolePolicy: pulumi.String(document(statement{
-			Effect:    "Allow",
-			Principal: map[string]any{"Service": "vpc-flow-logs.amazonaws.com"},
-			Action:    []string{"sts:AssumeRole"},
-			// The confused-deputy guard: only flow logs of this account.
-			Condition: map[string]map[string]any{"StringEquals": {"aws:SourceAccount": account}},
-		})),
-		Tags: tags(ctx, name),
+		Description:      pulumi.String("stayup: lets VPC Flow Logs deliver to its log group"),
+		AssumeRolePolicy: pulumi.String(flowLogTrust(at)),
+		Tags:             tags(ctx, name),
 	}, parent)
 	if err != nil {
 		return nil, nil, err
@@ -351,4 +352,21 @@ func flowLogRole(ctx *pulumi.Context, name, account string, logGroupArn pulumi.S
 		}).(pulumi.StringOutput),
 	}, parent)
 	return role, policy, err
+}
+
+// flowLogTrust lets VPC Flow Logs assume the role on behalf of this
+// account's flow logs in this region only: the confused-deputy guard AWS
+// recommends names both the source account and the source ARN (VPC Flow
+// Logs user guide, "IAM role for publishing flow logs to CloudWatch Logs").
+// The flow log's own id is not known before the role exists, hence the "*".
+func flowLogTrust(at arns) string {
+	return document(statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": "vpc-flow-logs.amazonaws.com"},
+		Action:    []string{"sts:AssumeRole"},
+		Condition: map[string]map[string]any{
+			"StringEquals": {"aws:SourceAccount": at.Account},
+			"ArnLike":      {"aws:SourceArn": at.of("ec2", "vpc-flow-log/*")},
+		},
+	})
 }

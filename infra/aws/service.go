@@ -41,12 +41,19 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	if err != nil {
 		return nil, fmt.Errorf("read the AWS account: %w", err)
 	}
+	// ARNs name the partition: aws, but aws-us-gov in GovCloud and aws-cn
+	// in the China regions, where an ARN of another partition matches nothing.
+	partition, err := aws.GetPartition(ctx, nil, parent)
+	if err != nil {
+		return nil, fmt.Errorf("read the AWS partition: %w", err)
+	}
+	at := arns{Partition: partition.Partition, Region: s.Region, Account: caller.AccountId}
 
-	net, err := newNetwork(ctx, name+"-net", s, zones, caller.AccountId, parent)
+	net, err := newNetwork(ctx, name+"-net", s, zones, at, parent)
 	if err != nil {
 		return nil, err
 	}
-	id, err := newIdentity(ctx, name+"-instance", s, caller.AccountId, parent)
+	id, err := newIdentity(ctx, name+"-instance", s, at, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +93,16 @@ func pickZones(ctx *pulumi.Context, s spec.Spec) ([]string, error) {
 		return nil, fmt.Errorf("list the availability zones of %s: %w", s.Region, err)
 	}
 	return s.PickZones(available.Names, "availability zones available")
+}
+
+// arns builds the ARNs of this stack's partition, region and account.
+type arns struct {
+	Partition, Region, Account string
+}
+
+// of is the ARN of a resource of a regional service.
+func (a arns) of(service, resource string) string {
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", a.Partition, service, a.Region, a.Account, resource)
 }
 
 // tags names a resource in the console and says who made it.

@@ -3,6 +3,7 @@ package aws_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -422,10 +423,69 @@ func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
 		t.Errorf("url = %v, want https", url)
 	}
 
+	// Adding TLS to a deployed stack: the redirect starts only once the
+	// HTTPS listener and the 443 ingress exist.
+	if !slices.Contains(http.Dependencies, https.URN) {
+		t.Error("the HTTP listener may redirect before the HTTPS listener exists")
+	}
+	for _, r := range g.ByType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
+		if testkit.Int(t, r, "fromPort") == 443 && !slices.Contains(http.Dependencies, r.URN) {
+			t.Errorf("the HTTP listener may redirect before ingress rule %s admits 443", r.Name)
+		}
+	}
+
 	plain := plan(t)
 	l := testkit.Only(t, plain, "aws:lb/listener:Listener")
 	if l.Str("defaultActions.0.type") != "forward" || testkit.Int(t, l, "port") != 80 {
 		t.Errorf("without a certificate the one listener is %v, want HTTP 80 forwarding", l.Inputs)
+	}
+}
+
+// TestGroupBootsIntoListenersAndItsLogGroup: the group is created only
+// once every listener attaches the target group to the load balancer (else
+// instances register where no health check runs), and once the log group
+// and the role's policy exist (else the log driver cannot create the
+// instance's stream, which in non-blocking mode can hang the container's
+// exit). A dependency change alone updates no input: nothing rolls.
+func TestGroupBootsIntoListenersAndItsLogGroup(t *testing.T) {
+	t.Parallel()
+	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+	for _, tc := range []struct {
+		name      string
+		kv        []string
+		listeners int
+	}{{"HTTP only", nil, 1}, {"HTTPS and redirect", []string{"stayup:tlsCertificate", cert}, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := plan(t, tc.kv...)
+			asg := testkit.Only(t, g, "aws:autoscaling/group:Group")
+			listeners := g.ByType("aws:lb/listener:Listener")
+			if len(listeners) != tc.listeners {
+				t.Fatalf("%d listeners, want %d", len(listeners), tc.listeners)
+			}
+			want := map[string]string{}
+			for _, l := range listeners {
+				want[l.URN] = "listener " + l.Name
+			}
+			for _, lg := range g.ByType("aws:cloudwatch/logGroup:LogGroup") {
+				if lg.Str("name") == "/stayup/test/app" {
+					want[lg.URN] = "app log group"
+				}
+			}
+			for _, p := range g.ByType("aws:iam/rolePolicy:RolePolicy") {
+				if p.Name == "stayup-instance" {
+					want[p.URN] = "instance role policy"
+				}
+			}
+			if len(want) != tc.listeners+2 {
+				t.Fatalf("found %v, want the listeners, the app log group and the instance role policy", want)
+			}
+			for urn, what := range want {
+				if !slices.Contains(asg.Dependencies, urn) {
+					t.Errorf("the group does not depend on the %s (%s)", what, urn)
+				}
+			}
+		})
 	}
 }
 
@@ -554,6 +614,82 @@ func TestInstanceRoleGrantsExactlyWhatTheInstancesDo(t *testing.T) {
 	}
 	if _, ok := ssm["ecr:BatchGetImage"]; ok {
 		t.Error("ECR pull allowed for an image outside ECR")
+	}
+}
+
+// policiesOf maps "name key" to every IAM document of a plan: role
+// policies, trust policies and bucket policies.
+func policiesOf(g *graph.Graph) map[string]string {
+	out := map[string]string{}
+	for _, typ := range []string{"aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role", "aws:s3/bucketPolicy:BucketPolicy"} {
+		for _, r := range g.ByType(typ) {
+			for _, k := range []string{"policy", "assumeRolePolicy"} {
+				if v := r.Str(k); v != "" {
+					out[r.Name+" "+k] = v
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestPoliciesInTheAWSPartitionAreUnchanged: taking the partition from
+// the caller changes no byte of a deployed stack's policies in the aws
+// partition (the documents below are what the program rendered before
+// it read the partition), so an up there shows no diff; the flow-log
+// trust policy only gains its source ARN condition.
+func TestPoliciesInTheAWSPartitionAreUnchanged(t *testing.T) {
+	t.Parallel()
+	g := plan(t, "stayup:image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2", "stayup:sessionManager", "true")
+	want := map[string]string{
+		"stayup-instance policy":           `{"Statement":[{"Sid":"WriteOwnLogs","Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":["arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/test/app","arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/test/app:*"]},{"Sid":"LogInToECR","Effect":"Allow","Action":["ecr:GetAuthorizationToken"],"Resource":"*"},{"Sid":"PullOwnImage","Effect":"Allow","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],"Resource":["arn:aws:ecr:eu-west-1:123456789012:repository/team/app"]},{"Sid":"SessionManagerRegister","Effect":"Allow","Action":["ssm:UpdateInstanceInformation"],"Resource":["arn:aws:ec2:eu-west-1:123456789012:instance/*"]},{"Sid":"SessionManagerChannels","Effect":"Allow","Action":["ssmmessages:CreateControlChannel","ssmmessages:CreateDataChannel","ssmmessages:OpenControlChannel","ssmmessages:OpenDataChannel"],"Resource":"*"}],"Version":"2012-10-17"}`,
+		"stayup-net-flow policy":           `{"Statement":[{"Sid":"DeliverFlowLogs","Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents","logs:DescribeLogStreams"],"Resource":["arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/test/vpc-flow","arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/test/vpc-flow:*"]},{"Sid":"FindLogGroup","Effect":"Allow","Action":["logs:DescribeLogGroups"],"Resource":["arn:aws:logs:eu-west-1:123456789012:log-group:*"]}],"Version":"2012-10-17"}`,
+		"stayup-instance assumeRolePolicy": `{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":["sts:AssumeRole"]}],"Version":"2012-10-17"}`,
+		"stayup-net-flow assumeRolePolicy": `{"Statement":[{"Effect":"Allow","Principal":{"Service":"vpc-flow-logs.amazonaws.com"},"Action":["sts:AssumeRole"],"Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"},"StringEquals":{"aws:SourceAccount":"123456789012"}}}],"Version":"2012-10-17"}`,
+		"stayup-lb-logs policy":            `{"Statement":[{"Sid":"LoadBalancerDelivers","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::127311923021:root"},"Action":["s3:PutObject"],"Resource":["arn:aws:s3:::stayup-lb-logs/AWSLogs/123456789012/*"]},{"Sid":"TLSOnly","Effect":"Deny","Principal":{"AWS":"*"},"Action":["s3:GetObject","s3:PutObject","s3:ListBucket","s3:DeleteObject"],"Resource":["arn:aws:s3:::stayup-lb-logs","arn:aws:s3:::stayup-lb-logs/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}],"Version":"2012-10-17"}`,
+	}
+	got := policiesOf(g)
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s =\n%s\nwant\n%s", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d policy documents, want %d: %v", len(got), len(want), got)
+	}
+}
+
+// TestARNsFollowTheCallersPartition: in GovCloud and the China regions
+// every ARN the program writes names that partition, since an arn:aws:
+// ARN matches nothing there.
+func TestARNsFollowTheCallersPartition(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ region, partition, registry string }{
+		{"us-gov-west-1", "aws-us-gov", "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com"},
+		{"cn-north-1", "aws-cn", "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"},
+	} {
+		region, partition := tc.region, tc.partition
+		t.Run(region, func(t *testing.T) {
+			t.Parallel()
+			g := plan(t, "aws:region", region, "stayup:sessionManager", "true", "stayup:image", tc.registry+"/team/app:v2")
+			arnRE := regexp.MustCompile(`"arn:[^:"]*:`)
+			docs := policiesOf(g)
+			for k, doc := range docs {
+				for _, m := range arnRE.FindAllString(doc, -1) {
+					if m != `"arn:`+partition+`:` {
+						t.Errorf("%s names an ARN of %s, want %s: %s", k, m, partition, doc)
+					}
+				}
+			}
+			if !strings.Contains(docs["stayup-instance policy"], "arn:"+partition+":ecr:"+region+":123456789012:repository/team/app") {
+				t.Errorf("the instances may not pull their image: %s", docs["stayup-instance policy"])
+			}
+			for _, k := range []string{"stayup-instance policy", "stayup-net-flow assumeRolePolicy"} {
+				if !strings.Contains(docs[k], "arn:"+partition+":ec2:"+region+":123456789012:") {
+					t.Errorf("%s builds no ec2 ARN of %s in %s: %s", k, partition, region, docs[k])
+				}
+			}
+		})
 	}
 }
 

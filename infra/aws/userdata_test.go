@@ -91,6 +91,8 @@ func TestUserDataDrainsLongerThanTheLoadBalancerNotices(t *testing.T) {
 		"--stop-timeout 40", "docker stop --time 40", "TimeoutStopSec=60", "Restart=always",
 		"--env ZONE=${ZONE}", "--publish 8080:8080", "docker pull " + spec.DefaultImage,
 		"--log-driver awslogs", "awslogs-group=/stayup/example/app", "X-aws-ec2-metadata-token",
+		// The container starts and serves whatever CloudWatch Logs does.
+		"--log-opt mode=non-blocking", "--log-opt max-buffer-size=4m",
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("user data lacks %q", want)

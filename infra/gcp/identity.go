@@ -3,6 +3,7 @@ package gcp
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/artifactregistry"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/projects"
@@ -13,8 +14,11 @@ import (
 )
 
 // instanceRoles are all the project roles the instances hold: writing
-// their container's logs and the host's metrics.
-var instanceRoles = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+// their container's logs, which COS's logging agent ships from journald.
+// No metric writer: the monitoring agent stays off, since the autoscaler's
+// CPU utilisation is measured by Compute Engine from outside the VM, so
+// nothing on the instance writes metrics.
+var instanceRoles = []string{"roles/logging.logWriter"}
 
 // Identity is the instances' own service account (never the default
 // compute account, which holds Editor) and its grants.
@@ -36,7 +40,7 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.R
 		Project:     pulumi.String(s.Project),
 		AccountId:   pulumi.String(accountID(ctx)),
 		DisplayName: pulumi.String(fmt.Sprintf("stayup instances (%s)", ctx.Stack())),
-		Description: pulumi.String("runs the stayup containers: writes logs and metrics, pulls its own image"),
+		Description: pulumi.String("runs the stayup containers: writes their logs, pulls its own image"),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -47,7 +51,7 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.R
 			Project: pulumi.String(s.Project),
 			Role:    pulumi.String(role),
 			Member:  member,
-		}, parent); err != nil {
+		}, parent, pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(fmt.Sprintf("%s-%s", name, oldRoleSuffix(role)))}})); err != nil {
 			return nil, err
 		}
 	}
@@ -74,8 +78,18 @@ func accountID(ctx *pulumi.Context) string {
 
 var roleSuffixRE = regexp.MustCompile(`[^a-z0-9]+`)
 
+// roleSuffix names a grant's resource after its role, whole:
+// roles/logging.logWriter gives logging-logwriter.
 func roleSuffix(role string) string {
-	return roleSuffixRE.ReplaceAllString(role[len("roles/"):], "-")
+	return roleSuffixRE.ReplaceAllString(strings.ToLower(strings.TrimPrefix(role, "roles/")), "-")
+}
+
+// oldRoleSuffix is the name earlier versions gave a grant, which dropped
+// the role's capitals (logging-log-riter); the grant keeps its place in a
+// deployed stack's state under it, through an alias, instead of being
+// removed and granted again.
+func oldRoleSuffix(role string) string {
+	return roleSuffixRE.ReplaceAllString(strings.TrimPrefix(role, "roles/"), "-")
 }
 
 // arRepo is an image in Artifact Registry.

@@ -1,7 +1,7 @@
 // Package gcp deploys the service on Compute Engine: a regional managed
 // instance group over two or more zones behind a global external
 // Application Load Balancer, run by a service account that may only write
-// logs and metrics.
+// its logs.
 package gcp
 
 import (

@@ -24,6 +24,10 @@ type Resource struct {
 	// RetainOnDelete: Pulumi forgets the resource instead of deleting it
 	// (a plan knows it; what is left behind is someone's to clean up).
 	RetainOnDelete bool `json:"retainOnDelete,omitempty"`
+	// Aliases are the URNs the resource was known by before (a plan knows
+	// them): a state entry under one of them is this resource, kept, not
+	// replaced.
+	Aliases []string `json:"-"`
 	// Outputs are the resource's state (inputs plus what the provider
 	// computed, such as ARNs); references between resources resolve
 	// through them.

@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // Program is a Pulumi program that returns its stack outputs instead of
@@ -125,6 +126,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		URN: urn, ID: id, Type: args.TypeToken, Name: args.Name, Parent: parent,
 		Dependencies: deps, Inputs: inputs, Outputs: outputs,
 		IgnoreChanges: rpc.GetIgnoreChanges(), RetainOnDelete: rpc.GetRetainOnDelete(),
+		Aliases: m.aliasURNs(rpc.GetAliases(), rpc.GetParent(), args.TypeToken, args.Name),
 	})
 	m.mu.Unlock()
 
@@ -133,6 +135,44 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		state[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
 	}
 	return id, state, nil
+}
+
+// aliasURNs resolves aliases as the engine does: a full URN as it is, a
+// spec from the resource's own name, type, project, stack and parent where
+// it leaves them out.
+func (m *mocks) aliasURNs(aliases []*pulumirpc.Alias, parent, typ, name string) []string {
+	var out []string
+	for _, a := range aliases {
+		if urn := a.GetUrn(); urn != "" {
+			out = append(out, urn)
+			continue
+		}
+		spec := a.GetSpec()
+		if spec == nil {
+			continue
+		}
+		project, stack, p, t, n := m.project, m.stack, parent, typ, name
+		if spec.GetProject() != "" {
+			project = spec.GetProject()
+		}
+		if spec.GetStack() != "" {
+			stack = spec.GetStack()
+		}
+		if spec.GetType() != "" {
+			t = spec.GetType()
+		}
+		if spec.GetName() != "" {
+			n = spec.GetName()
+		}
+		switch {
+		case spec.GetParentUrn() != "":
+			p = spec.GetParentUrn()
+		case spec.GetNoParent():
+			p = ""
+		}
+		out = append(out, newURN(project, stack, p, t, n))
+	}
+	return out
 }
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {

@@ -46,6 +46,18 @@ var awsPrefix = map[string]string{
 	"aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":         "sg-",
 }
 
+// AWSPartition is the partition a region belongs to, as getPartition
+// answers there: GovCloud and the China regions have their own.
+func AWSPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	}
+	return "aws"
+}
+
 func (m *mocks) awsRegion() string {
 	if r := m.config["aws:region"]; r != "" {
 		return r
@@ -68,24 +80,25 @@ func (m *mocks) awsPhysical(typ, name string, inputs resource.PropertyMap) (stri
 		id = p + hexID(name, 17)
 	}
 	service, kind := awsService(typ)
-	arn := fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", service, region, Account, kind, physName)
+	partition := AWSPartition(region)
+	arn := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", partition, service, region, Account, kind, physName)
 	switch typ {
 	case "aws:iam/role:Role":
-		arn = fmt.Sprintf("arn:aws:iam::%s:role/%s", Account, physName)
+		arn = fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, Account, physName)
 	case "aws:iam/instanceProfile:InstanceProfile":
-		arn = fmt.Sprintf("arn:aws:iam::%s:instance-profile/%s", Account, physName)
+		arn = fmt.Sprintf("arn:%s:iam::%s:instance-profile/%s", partition, Account, physName)
 	case "aws:cloudwatch/logGroup:LogGroup":
-		arn = fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, Account, physName)
+		arn = fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s", partition, region, Account, physName)
 	case "aws:lb/loadBalancer:LoadBalancer":
-		arn = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/app/%s/%s", region, Account, physName, hexID(name, 16))
+		arn = fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:loadbalancer/app/%s/%s", partition, region, Account, physName, hexID(name, 16))
 		id = arn
 		out["dnsName"] = fmt.Sprintf("%s-%s.%s.elb.amazonaws.com", physName, hexID(name, 10), region)
 		out["zoneId"] = "Z0MOCKED0ELB"
 	case "aws:lb/targetGroup:TargetGroup":
-		arn = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/%s/%s", region, Account, physName, hexID(name, 16))
+		arn = fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:targetgroup/%s/%s", partition, region, Account, physName, hexID(name, 16))
 		id = arn
 	case "aws:lb/listener:Listener":
-		arn = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:listener/app/%s/%s", region, Account, physName, hexID(name, 16))
+		arn = fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:listener/app/%s/%s", partition, region, Account, physName, hexID(name, 16))
 		id = arn
 	case "aws:ec2/launchTemplate:LaunchTemplate":
 		// Not 1, so a test can tell "the latest version" from a constant.
@@ -99,9 +112,9 @@ func (m *mocks) awsPhysical(typ, name string, inputs resource.PropertyMap) (stri
 		out["allocationId"] = id
 		out["publicIp"] = "203.0.113." + fmt.Sprint(int(hexID(name, 2)[0])%200+10)
 	case "aws:autoscaling/group:Group":
-		arn = fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", region, Account, hexID(name, 8), physName)
+		arn = fmt.Sprintf("arn:%s:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", partition, region, Account, hexID(name, 8), physName)
 	case "aws:s3/bucketV2:BucketV2", "aws:s3/bucket:Bucket":
-		arn = "arn:aws:s3:::" + physName
+		arn = "arn:" + partition + ":s3:::" + physName
 		out["bucket"] = physName
 	}
 	out["arn"] = arn
@@ -169,9 +182,14 @@ func (m *mocks) awsCall(token string, args map[string]any) (map[string]any, erro
 	case "aws:index/getRegion:getRegion":
 		return map[string]any{"id": region, "name": region, "region": region, "endpoint": fmt.Sprintf("ec2.%s.amazonaws.com", region), "description": region}, nil
 	case "aws:index/getPartition:getPartition":
-		return map[string]any{"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}, nil
+		partition, suffix := AWSPartition(region), "amazonaws.com"
+		if partition == "aws-cn" {
+			suffix = "amazonaws.com.cn"
+		}
+		return map[string]any{"id": partition, "partition": partition, "dnsSuffix": suffix, "reverseDnsPrefix": "com.amazonaws"}, nil
 	case "aws:elb/getServiceAccount:getServiceAccount":
-		return map[string]any{"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}, nil
+		// eu-west-1's log delivery account, in the region's partition.
+		return map[string]any{"id": "127311923021", "arn": "arn:" + AWSPartition(region) + ":iam::127311923021:root"}, nil
 	}
 	return nil, fmt.Errorf("the plan's mocks do not answer %s", token)
 }

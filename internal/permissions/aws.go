@@ -209,6 +209,8 @@ var awsInvokes = map[string][]string{
 	"aws:index/getCallerIdentity:getCallerIdentity": {},
 	// aws_elb_service_account is a table inside the provider: no call.
 	"aws:elb/getServiceAccount:getServiceAccount": {},
+	// aws_partition is read from the provider's own region: no call.
+	"aws:index/getPartition:getPartition": {},
 }
 
 // awsStayup are the calls stayup itself makes with the deployer's

@@ -159,9 +159,8 @@ var gcpAPIs = map[string]string{
 }
 
 // gcpRoleAPIs: the roles the program grants the instances are used against
-// these APIs (the instances write logs and metrics).
+// these APIs (the instances write logs and pull their image).
 var gcpRoleAPIs = map[string]string{
 	"roles/logging.logWriter":       "logging.googleapis.com",
-	"roles/monitoring.metricWriter": "monitoring.googleapis.com",
 	"roles/artifactregistry.reader": "artifactregistry.googleapis.com",
 }

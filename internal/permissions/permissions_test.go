@@ -231,7 +231,7 @@ func TestGCPRoleNeedsResourceManagerAndLimitsGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, api := range []string{"compute.googleapis.com", "iam.googleapis.com", "cloudresourcemanager.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com", "artifactregistry.googleapis.com"} {
+	for _, api := range []string{"compute.googleapis.com", "iam.googleapis.com", "cloudresourcemanager.googleapis.com", "logging.googleapis.com", "artifactregistry.googleapis.com"} {
 		if !slices.Contains(d.GCPAPIs, api) {
 			t.Errorf("APIs %v lack %s", d.GCPAPIs, api)
 		}

@@ -109,6 +109,32 @@ var awsRules = []Rule{
 		},
 	},
 	{
+		ID: "aws-ha-boot-order", Cloud: "aws", Category: Availability, Severity: Medium,
+		Title: "The Auto Scaling group is created after the listeners that attach its target group and the log group its instances write to",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, asg := range g.ByType(awsASG) {
+				for _, arn := range asg.List("targetGroupArns") {
+					tg := refType(g, arn, awsTargetGroup)
+					for _, l := range g.ByType(awsListener) {
+						if tg == nil || !awsListenerUses(g, l, tg) {
+							continue
+						}
+						if !slices.Contains(asg.Dependencies, l.URN) {
+							out = append(out, fail(asg, "Auto Scaling group %s may start before listener %s attaches its target group, and its instances register where no health check runs: add the listener to the group's dependsOn", asg.Name, l.Name))
+						}
+					}
+				}
+				for _, lg := range awsInstanceLogGroups(g) {
+					if !slices.Contains(asg.Dependencies, lg.URN) {
+						out = append(out, fail(asg, "Auto Scaling group %s may start before log group %s exists, and the awslogs driver in non-blocking mode can hang the container's exit without it: add the log group to the group's dependsOn", asg.Name, lg.Name))
+					}
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "aws-ha-autohealing", Cloud: "aws", Category: Availability, Severity: High,
 		Title:     "The Auto Scaling group replaces instances the load balancer finds unhealthy, after a boot grace period",
 		Standards: []string{"FSBP AutoScaling.1"},
@@ -370,6 +396,30 @@ var awsRules = []Rule{
 		},
 	},
 	{
+		ID: "aws-identity-service-trust", Cloud: "aws", Category: Identity, Severity: High,
+		Title: "A role an AWS service assumes for the stack (e.g. VPC Flow Logs) names the source account and the source ARN (the confused-deputy guard)",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, role := range g.ByType(awsRole) {
+				for _, st := range awsDocument(role.Get("assumeRolePolicy")) {
+					principal, _ := st.Principal.(map[string]any)
+					services := strs(principal["Service"])
+					// EC2 assumes a role only for an instance launched with
+					// its profile, which takes iam:PassRole: no deputy.
+					if st.Effect != "Allow" || len(services) == 0 || slices.Equal(services, []string{"ec2.amazonaws.com"}) {
+						continue
+					}
+					for _, key := range []string{"aws:SourceAccount", "aws:SourceArn"} {
+						if !awsConditionNames(st.Condition, key) {
+							out = append(out, fail(role, "role %s may be assumed by %v on behalf of anyone's resources: add the condition %s (the stack's account, and its own resources' ARN pattern)", role.Name, services, key))
+						}
+					}
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "aws-identity-instance-role", Cloud: "aws", Category: Identity, Severity: High,
 		Title: "Instances run as their own role, assumable by EC2 only, with no managed policies attached",
 		check: func(g *graph.Graph) []violation {
@@ -556,23 +606,8 @@ var awsRules = []Rule{
 		ID: "aws-logging-instance", Cloud: "aws", Category: Logging, Severity: Medium,
 		Title: "The instances ship their logs to a log group of the stack that they may write to",
 		check: func(g *graph.Graph) []violation {
-			roles := awsInstanceRoles(g)
-			for _, lg := range g.ByType(awsLogGroup) {
-				name := lg.Str("name")
-				if name == "" {
-					name = lg.ID
-				}
-				for _, p := range awsPolicies(g) {
-					if !roles[refType(g, p.r.Get("role"), awsRole)] {
-						continue
-					}
-					for _, st := range p.statements {
-						if st.Effect == "Allow" && slices.Contains(strs(st.Action), "logs:PutLogEvents") &&
-							slices.ContainsFunc(strs(st.Resource), func(arn string) bool { return strings.HasSuffix(arn, ":log-group:"+name) }) {
-							return nil
-						}
-					}
-				}
+			if len(awsInstanceLogGroups(g)) > 0 {
+				return nil
 			}
 			return none("no log group of the stack receives the instances' logs: create one with retention and let the instance role put log events in it")
 		},
@@ -591,6 +626,62 @@ var awsRules = []Rule{
 			return out
 		},
 	},
+}
+
+// awsConditionNames says whether a condition block tests key, whatever
+// the operator (StringEquals, ArnLike, ...), with a value that is not "*".
+func awsConditionNames(cond map[string]map[string]any, key string) bool {
+	for _, tests := range cond {
+		for k, v := range tests {
+			if strings.EqualFold(k, key) && len(strs(v)) > 0 && !slices.Contains(strs(v), "*") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// awsListenerUses says whether a listener's default actions forward to
+// the target group.
+func awsListenerUses(g *graph.Graph, l *graph.Resource, tg *graph.Resource) bool {
+	for _, a := range l.List("defaultActions") {
+		if refsTo(g, graph.Lookup(a, "targetGroupArn"), tg) {
+			return true
+		}
+		groups, _ := graph.Lookup(a, "forward.targetGroups").([]any)
+		for _, fwd := range groups {
+			if refsTo(g, graph.Lookup(fwd, "arn"), tg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// awsInstanceLogGroups are the log groups the instance roles may put
+// events in: the ones the instances' log driver writes to.
+func awsInstanceLogGroups(g *graph.Graph) []*graph.Resource {
+	roles := awsInstanceRoles(g)
+	var out []*graph.Resource
+	for _, lg := range g.ByType(awsLogGroup) {
+		name := lg.Str("name")
+		if name == "" {
+			name = lg.ID
+		}
+		for _, p := range awsPolicies(g) {
+			if !roles[refType(g, p.r.Get("role"), awsRole)] {
+				continue
+			}
+			for _, st := range p.statements {
+				if st.Effect == "Allow" && slices.Contains(strs(st.Action), "logs:PutLogEvents") &&
+					slices.ContainsFunc(strs(st.Resource), func(arn string) bool { return strings.HasSuffix(arn, ":log-group:"+name) }) &&
+					!slices.Contains(out, lg) {
+					out = append(out, lg)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // awsInstanceRoles are the roles the launch templates' instance profiles hold.
@@ -727,6 +818,7 @@ type statement struct {
 	NotAction any
 	Resource  any
 	Principal any
+	Condition map[string]map[string]any
 }
 
 type awsPolicy struct {

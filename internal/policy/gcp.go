@@ -29,8 +29,9 @@ var (
 )
 
 // gcpProjectOnly are the roles the instances need that cannot be granted
-// on anything narrower than the project.
-var gcpProjectOnly = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+// on anything narrower than the project: writing their logs. (A metric
+// writer would be one too, but nothing on the instances writes metrics.)
+var gcpProjectOnly = []string{"roles/logging.logWriter"}
 
 var gcpRules = []Rule{
 	{
@@ -270,7 +271,7 @@ var gcpRules = []Rule{
 				broad := slices.Contains([]string{"roles/owner", "roles/editor", "roles/viewer"}, role) ||
 					strings.HasPrefix(role, "roles/iam.serviceAccount") || strings.Contains(strings.ToLower(role), "admin")
 				if broad {
-					out = append(out, fail(gr.r, "%s grants %s to %s on the project: grant only the predefined roles it needs (log and metric writer), on the narrowest resource", gr.r.Name, role, gr.member))
+					out = append(out, fail(gr.r, "%s grants %s to %s on the project: grant only the predefined roles it needs (log writer), on the narrowest resource", gr.r.Name, role, gr.member))
 				}
 			}
 			return out
@@ -278,7 +279,7 @@ var gcpRules = []Rule{
 	},
 	{
 		ID: "gcp-identity-scoped", Cloud: "gcp", Category: Identity, Severity: High,
-		Title: "The instances' project-level roles are only log and metric writer; anything else is granted on its resource",
+		Title: "The instances' only project-level role is log writer; anything else is granted on its resource, or not at all",
 		check: func(g *graph.Graph) []violation {
 			sas := map[string]bool{}
 			for _, t := range g.ByType(gcpTemplate) {
@@ -289,7 +290,7 @@ var gcpRules = []Rule{
 			var out []violation
 			for _, gr := range gcpGrants(g) {
 				if sas[gr.member] && !slices.Contains(gcpProjectOnly, gr.role) {
-					out = append(out, fail(gr.r, "%s grants the instances %s on the whole project: grant it on the one resource they use (e.g. the Artifact Registry repository)", gr.r.Name, gr.role))
+					out = append(out, fail(gr.r, "%s grants the instances %s on the whole project: grant it on the one resource they use (e.g. the Artifact Registry repository), or not at all if nothing on them uses it", gr.r.Name, gr.role))
 				}
 			}
 			return out
@@ -401,6 +402,11 @@ var gcpRules = []Rule{
 			for _, sn := range g.ByType("gcp:compute/subnetwork:Subnetwork") {
 				if sn.Get("logConfig") == nil {
 					out = append(out, fail(sn, "subnetwork %s has no flow logs: set logConfig (aggregation interval, sampling, metadata)", sn.Name))
+				} else if v := sn.Get("logConfig.flowSampling"); v != nil {
+					// Sampling 0 keeps the config and logs nothing.
+					if f, ok := v.(float64); ok && f <= 0 {
+						out = append(out, fail(sn, "subnetwork %s samples no flows: set logConfig.flowSampling above 0 (stayup uses 0.5)", sn.Name))
+					}
 				}
 			}
 			return out
@@ -439,17 +445,28 @@ var gcpRules = []Rule{
 	},
 	{
 		ID: "gcp-logging-firewall", Cloud: "gcp", Category: Logging, Severity: Low,
-		Title: "Every firewall rule logs the connections it matches",
+		Title: "Every firewall rule logs the connections it matches, but the allow rule for Google's load balancer front ends and health checkers",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			for _, fw := range g.ByType(gcpFirewall) {
-				if fw.Get("logConfig") == nil {
-					out = append(out, fail(fw, "firewall %s does not log: set logConfig.metadata = \"INCLUDE_ALL_METADATA\"", fw.Name))
+				if fw.Get("logConfig") == nil && !gcpFrontEndsOnly(fw) {
+					out = append(out, fail(fw, "firewall %s does not log: set logConfig.metadata (EXCLUDE_ALL_METADATA keeps what was allowed or denied)", fw.Name))
 				}
 			}
 			return out
 		},
 	},
+}
+
+// gcpFrontEndsOnly is an ingress allow rule whose sources are only Google's
+// load balancer front ends and health checkers: its connections are the
+// backend service's request logs and the health checks' probes, so logging
+// it would mostly bill every probe.
+func gcpFrontEndsOnly(fw *graph.Resource) bool {
+	sources := strs(fw.Get("sourceRanges"))
+	return fw.Str("direction") != "EGRESS" && fw.Get("denies") == nil && len(fw.List("allows")) > 0 &&
+		len(sources) > 0 && !slices.ContainsFunc(sources, func(c string) bool { return !slices.Contains(gcpFrontEnds, c) }) &&
+		fw.Get("sourceTags") == nil && fw.Get("sourceServiceAccounts") == nil
 }
 
 // gcpFrontsFleet follows a forwarding rule to its proxy, URL map and

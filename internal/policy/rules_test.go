@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,18 @@ func delIn(typ, name, path string) func(*testing.T, *graph.Graph) {
 	return in(typ, name, func(t *testing.T, r *graph.Resource) { del(t, r, path) })
 }
 
+// removeDep takes the resource named depName out of a resource's dependencies.
+func removeDep(typ, name, depTyp, depName string) func(*testing.T, *graph.Graph) {
+	return func(t *testing.T, g *graph.Graph) {
+		r, dep := find(t, g, typ, name), find(t, g, depTyp, depName)
+		i := slices.Index(r.Dependencies, dep.URN)
+		if i < 0 {
+			t.Fatalf("%s does not depend on %s", name, depName)
+		}
+		r.Dependencies = slices.Delete(r.Dependencies, i, i+1)
+	}
+}
+
 func dropRes(typ, name string) func(*testing.T, *graph.Graph) {
 	return func(t *testing.T, g *graph.Graph) { drop(g, find(t, g, typ, name)) }
 }
@@ -75,6 +88,9 @@ var mutations = []mutation{
 	{"aws-ha-lb-health-check", "aws", "check disabled", setIn(tgT, "stayup-lb", "healthCheck.enabled", false), "healthCheck.enabled = true"},
 	{"aws-ha-lb-health-check", "aws", "no path", delIn(tgT, "stayup-lb", "healthCheck.path"), "healthCheck.path"},
 	{"aws-ha-lb-health-check", "aws", "not registered", setIn(asgT, "stayup-fleet", "targetGroupArns", []any{}), "set targetGroupArns"},
+	{"aws-ha-boot-order", "aws", "group before the listener", removeDep(asgT, "stayup-fleet", listenerT, "stayup-lb-http"), "before listener stayup-lb-http"},
+	{"aws-ha-boot-order", "aws-tls", "group before the HTTPS listener", removeDep(asgT, "stayup-fleet", listenerT, "stayup-lb-https"), "before listener stayup-lb-https"},
+	{"aws-ha-boot-order", "aws", "group before its log group", removeDep(asgT, "stayup-fleet", "aws:cloudwatch/logGroup:LogGroup", "stayup-instance-app"), "before log group stayup-instance-app"},
 	{"aws-ha-autohealing", "aws", "EC2 checks", setIn(asgT, "stayup-fleet", "healthCheckType", "EC2"), `healthCheckType = "ELB"`},
 	{"aws-ha-autohealing", "aws", "no grace", delIn(asgT, "stayup-fleet", "healthCheckGracePeriod"), "healthCheckGracePeriod"},
 	{"aws-ha-rolling-update", "aws", "90% healthy", setIn(asgT, "stayup-fleet", "instanceRefresh.preferences.minHealthyPercentage", 90.0), "set it to 100"},
@@ -110,6 +126,12 @@ var mutations = []mutation{
 	{"aws-identity-no-wildcard-actions", "aws", "logs:*", setIn(rolePolT, "stayup-instance", "policy", policyDoc("logs:*", "arn:aws:logs:eu-west-1:123456789012:log-group:/stayup/aws/app")), "wildcard action logs:*"},
 	{"aws-identity-no-wildcard-actions", "aws", "NotAction", setIn(rolePolT, "stayup-instance", "policy", `{"Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}`), "NotAction"},
 	{"aws-identity-scoped-resources", "aws", "any log group", setIn(rolePolT, "stayup-instance", "policy", policyDoc("logs:PutLogEvents", "*")), "name the resources"},
+	{"aws-identity-service-trust", "aws", "flow logs of any VPC", in("aws:iam/role:Role", "stayup-net-flow", func(t *testing.T, r *graph.Resource) {
+		set(t, r, "assumeRolePolicy", strings.Replace(r.Str("assumeRolePolicy"), `"ArnLike":{"aws:SourceArn":"arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"},`, "", 1))
+	}), "add the condition aws:SourceArn"},
+	{"aws-identity-service-trust", "aws", "any account's flow logs", in("aws:iam/role:Role", "stayup-net-flow", func(t *testing.T, r *graph.Resource) {
+		set(t, r, "assumeRolePolicy", strings.Replace(r.Str("assumeRolePolicy"), `,"StringEquals":{"aws:SourceAccount":"123456789012"}`, "", 1))
+	}), "add the condition aws:SourceAccount"},
 	{"aws-identity-instance-role", "aws", "no profile", delIn(ltT, "stayup-fleet", "iamInstanceProfile"), "no instance profile"},
 	{"aws-identity-instance-role", "aws", "anyone may assume it", setIn("aws:iam/role:Role", "stayup-instance", "assumeRolePolicy", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}`), "let only ec2.amazonaws.com"},
 	{"aws-identity-instance-role", "aws", "admin attached", func(t *testing.T, g *graph.Graph) {
@@ -168,9 +190,12 @@ var mutations = []mutation{
 	{"gcp-exposure-egress", "gcp", "no egress deny", dropRes(fwT, "stayup-net-deny-egress"), "implied allow-egress"},
 	{"gcp-identity-dedicated-sa", "gcp", "default account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "123456789-compute@developer.gserviceaccount.com"), "default compute service account"},
 	{"gcp-identity-dedicated-sa", "gcp", "someone else's account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "ops@other.iam.gserviceaccount.com"), "which the stack does not create"},
-	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-log-riter", "role", "roles/editor"), "grants roles/editor"},
-	{"gcp-identity-no-broad-roles", "gcp", "impersonation", setIn(memberT, "stayup-instance-logging-log-riter", "role", "roles/iam.serviceAccountTokenCreator"), "serviceAccountTokenCreator"},
-	{"gcp-identity-scoped", "gcp", "project-wide registry reader", setIn(memberT, "stayup-instance-monitoring-metric-riter", "role", "roles/artifactregistry.reader"), "grant it on the one resource"},
+	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/editor"), "grants roles/editor"},
+	{"gcp-identity-no-broad-roles", "gcp", "impersonation", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/iam.serviceAccountTokenCreator"), "serviceAccountTokenCreator"},
+	{"gcp-identity-scoped", "gcp", "project-wide registry reader", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/artifactregistry.reader"), "grant it on the one resource"},
+	{"gcp-identity-scoped", "gcp", "metric writer nothing uses", func(t *testing.T, g *graph.Graph) {
+		set(t, clone(g, find(t, g, memberT, "stayup-instance-logging-logwriter"), "metrics"), "role", "roles/monitoring.metricWriter")
+	}, "or not at all"},
 	{"gcp-host-shielded-vm", "gcp", "no secure boot", setIn(tmplT, "stayup-fleet", "shieldedInstanceConfig.enableSecureBoot", false), "enableSecureBoot = true"},
 	{"gcp-host-os-login", "gcp", "OS Login off", setIn(tmplT, "stayup-fleet", "metadata.enable-oslogin", "FALSE"), "enable-oslogin = TRUE"},
 	{"gcp-host-os-login", "gcp", "project keys", delIn(tmplT, "stayup-fleet", "metadata.block-project-ssh-keys"), "block-project-ssh-keys = TRUE"},
@@ -186,9 +211,15 @@ var mutations = []mutation{
 	{"gcp-transport-tls-policy", "gcp-tls", "no policy", delIn("gcp:compute/targetHttpsProxy:TargetHttpsProxy", "stayup-lb", "sslPolicy"), "no SSL policy"},
 	{"gcp-logging-flow", "gcp", "no flow logs", delIn("gcp:compute/subnetwork:Subnetwork", "stayup-net", "logConfig"), "no flow logs"},
 	{"gcp-logging-lb", "gcp", "no request logs", setIn(beT, "stayup-lb", "logConfig.enable", false), "logConfig.enable = true"},
-	{"gcp-logging-instance", "gcp", "may not write", dropRes(memberT, "stayup-instance-logging-log-riter"), "roles/logging.logWriter"},
+	{"gcp-logging-instance", "gcp", "may not write", dropRes(memberT, "stayup-instance-logging-logwriter"), "roles/logging.logWriter"},
 	{"gcp-logging-instance", "gcp", "logging agent off", setIn(tmplT, "stayup-fleet", "metadata.google-logging-enabled", "false"), "google-logging-enabled = true"},
-	{"gcp-logging-firewall", "gcp", "unlogged rule", delIn(fwT, "stayup-net-lb-to-app", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged deny", delIn(fwT, "stayup-net-deny-egress", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged egress allow", delIn(fwT, "stayup-net-https-out", "logConfig"), "does not log"},
+	{"gcp-logging-firewall", "gcp", "unlogged front-end rule opened to the internet", func(t *testing.T, g *graph.Graph) {
+		fw := find(t, g, fwT, "stayup-net-lb-to-app")
+		appendTo(t, fw, "sourceRanges", "0.0.0.0/0")
+	}, "does not log"},
+	{"gcp-logging-flow", "gcp", "sampling nothing", setIn("gcp:compute/subnetwork:Subnetwork", "stayup-net", "logConfig.flowSampling", 0.0), "samples no flows"},
 
 	// Azure
 	{"azure-ha-zones", "azure", "one zone", setIn(vmssT, "stayup-fleet", "zones", []any{"1"}), "spans 1 zone"},

@@ -51,6 +51,14 @@ chmod 0755 /usr/local/bin/stayup-login
 # systemd restarts the container whenever it exits. Stopping waits for the
 # app to drain: docker gives it 40 s after SIGTERM, and systemd
 # gives docker 60 s, so nothing is killed mid-request.
+# Logs go to CloudWatch Logs without holding the app up: in non-blocking
+# mode the container starts and serves while the Logs endpoint or the
+# instance's credentials are not answering yet. Meanwhile its lines wait
+# in dockerd's memory, up to 4 MiB (docker's default is 1 MiB): some 20,000
+# lines of 200 bytes, a quarter of an hour of an app that logs each of 20
+# requests a second; past that, lines are dropped, never requests. The
+# log group exists before any instance boots: with a missing group,
+# non-blocking mode can hang the container's exit (moby/moby#53143).
 cat > /etc/systemd/system/stayup.service <<'UNIT'
 [Unit]
 Description=stayup service container
@@ -75,6 +83,8 @@ ExecStart=/usr/bin/docker run --name stayup --rm \
   --log-opt awslogs-region=eu-west-1 \
   --log-opt awslogs-group=/stayup/example/app \
   --log-opt awslogs-stream=${INSTANCE_ID} \
+  --log-opt mode=non-blocking \
+  --log-opt max-buffer-size=4m \
   123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2
 ExecStop=/usr/bin/docker stop --time 40 stayup
 TimeoutStartSec=300
