@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"stayup/infra/gcp"
 	"stayup/infra/spec"
@@ -551,4 +552,55 @@ func TestReplacedTemplatesAreRetainedAndFindable(t *testing.T) {
 			t.Errorf("%s %s is retained on delete: nothing cleans it up", r.Type, r.Name)
 		}
 	}
+}
+
+// The container must not reach the metadata server (the instance's token),
+// from its first start and after every docker restart, while the host's
+// prepare script still reads it.
+func TestCloudInitBlocksTheMetadataServerFromContainers(t *testing.T) {
+	t.Parallel()
+	for name, image := range cloudInitCases() {
+		doc, err := gcp.CloudInit(mustSpec(t, "stayup:image", image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := writeFiles(t, doc)
+		script := files["/etc/stayup/block-metadata.sh"]
+		for _, want := range []string{"DOCKER-USER -d 169.254.169.254/32 -p tcp ! --dport 53 -j REJECT", `iptables -w -C "${rule[@]}"`} {
+			if !strings.Contains(script, want) {
+				t.Errorf("%s: the block script lacks %q", name, want)
+			}
+		}
+		block := files["/etc/systemd/system/stayup-metadata-block.service"]
+		for _, want := range []string{"After=docker.service", "PartOf=docker.service", "Before=stayup.service", "RemainAfterExit=yes", "ExecStart=/bin/bash /etc/stayup/block-metadata.sh"} {
+			if !strings.Contains(block, want) {
+				t.Errorf("%s: the block unit lacks %q", name, want)
+			}
+		}
+		app := files["/etc/systemd/system/stayup.service"]
+		for _, want := range []string{"Requires=docker.service stayup-metadata-block.service", "After=docker.service stayup-metadata-block.service"} {
+			if !strings.Contains(app, want) {
+				t.Errorf("%s: the app unit lacks %q", name, want)
+			}
+		}
+	}
+}
+
+// writeFiles returns the files a cloud-config writes, by path.
+func writeFiles(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	var parsed struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range parsed.WriteFiles {
+		out[f.Path] = f.Content
+	}
+	return out
 }

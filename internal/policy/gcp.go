@@ -2,8 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"stayup/internal/graph"
 )
@@ -349,6 +352,19 @@ var gcpRules = []Rule{
 		},
 	},
 	{
+		ID: "gcp-host-metadata-from-container", Cloud: "gcp", Category: Host, Severity: High,
+		Title: "Containers cannot reach the metadata server: a DOCKER-USER rule, re-applied when docker restarts, is in place before the app starts",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if msg := gcpMetadataBlock(t.Str("metadata.user-data")); msg != "" {
+					out = append(out, fail(t, "instance template %s: %s", t.Name, msg))
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "gcp-transport-https", Cloud: "gcp", Category: Transport, Severity: High,
 		Title: "Plain HTTP only redirects to HTTPS; serving HTTP is waived only while no certificate is configured",
 		check: func(g *graph.Graph) []violation {
@@ -556,4 +572,69 @@ func gcpGrants(g *graph.Graph) []gcpGrant {
 		}
 	}
 	return out
+}
+
+// gcpMetadataBlock reads a cloud-config and says what, if anything, lets
+// the app's container reach the metadata server: no DOCKER-USER rule
+// rejecting 169.254.169.254, a rule not re-run when docker restarts, or an
+// app unit that may start before it.
+func gcpMetadataBlock(userData string) string {
+	var doc struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal([]byte(userData), &doc); err != nil || len(doc.WriteFiles) == 0 {
+		return "its user-data is no cloud-config stayup can read, so nothing shows containers are kept off the metadata server"
+	}
+	var script string
+	units := map[string]string{}
+	for _, f := range doc.WriteFiles {
+		if strings.HasPrefix(f.Path, "/etc/systemd/system/") {
+			units[path.Base(f.Path)] = f.Content
+			continue
+		}
+		for _, line := range strings.Split(f.Content, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "#") && strings.Contains(line, "DOCKER-USER") && strings.Contains(line, "169.254.169.254") &&
+				(strings.Contains(line, "-j REJECT") || strings.Contains(line, "-j DROP")) {
+				script = f.Path
+			}
+		}
+	}
+	if script == "" {
+		return "containers can reach the metadata server (169.254.169.254) and take the instance's token: write a script that inserts a DOCKER-USER rule rejecting it (all but DNS)"
+	}
+	var block, app string
+	for name, unit := range units {
+		if unitHas(unit, "ExecStart", script) {
+			block = name
+		}
+		if unitHas(unit, "ExecStart", "docker run") {
+			app = name
+		}
+	}
+	switch {
+	case block == "":
+		return fmt.Sprintf("no systemd unit runs %s: run it in a oneshot unit After= and PartOf=docker.service", script)
+	case !unitHas(units[block], "After", "docker.service") || !unitHas(units[block], "PartOf", "docker.service"):
+		return fmt.Sprintf("unit %s does not run again when docker restarts: set After=docker.service and PartOf=docker.service", block)
+	case app == "":
+		return "no systemd unit runs the container with docker run, so nothing shows it starts after the metadata block"
+	case !unitHas(units[app], "Requires", block) || !unitHas(units[app], "After", block):
+		return fmt.Sprintf("app unit %s may start before the metadata block: add %s to its Requires= and After=", app, block)
+	}
+	return ""
+}
+
+// unitHas says whether a systemd unit's setting key (any of its lines)
+// names want.
+func unitHas(unit, key, want string) bool {
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok && strings.Contains(v, want) {
+			return true
+		}
+	}
+	return false
 }

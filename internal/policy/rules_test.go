@@ -177,6 +177,9 @@ var mutations = []mutation{
 	{"gcp-host-os-login", "gcp", "keys in metadata", setIn(tmplT, "stayup-fleet", "metadata.ssh-keys", "admin:ssh-ed25519 AAAA"), "remove them and use OS Login"},
 	{"gcp-host-serial-and-forwarding", "gcp", "serial console", setIn(tmplT, "stayup-fleet", "metadata.serial-port-enable", "TRUE"), "serial-port-enable = FALSE"},
 	{"gcp-host-serial-and-forwarding", "gcp", "IP forwarding", setIn(tmplT, "stayup-fleet", "canIpForward", true), "canIpForward = false"},
+	{"gcp-host-metadata-from-container", "gcp", "no block", editUserData("-j REJECT", "-j ACCEPT"), "DOCKER-USER rule rejecting it"},
+	{"gcp-host-metadata-from-container", "gcp", "not re-run on docker restarts", editUserData("PartOf=docker.service", ""), "PartOf=docker.service"},
+	{"gcp-host-metadata-from-container", "gcp", "app before the block", editUserData("Requires=docker.service stayup-metadata-block.service", "Requires=docker.service"), "may start before the metadata block"},
 	{"gcp-transport-https", "gcp-tls", "HTTP serves", func(t *testing.T, g *graph.Graph) {
 		serve := find(t, g, "gcp:compute/uRLMap:URLMap", "stayup-lb")
 		set(t, find(t, g, "gcp:compute/targetHttpProxy:TargetHttpProxy", "stayup-lb"), "urlMap", serve.ID)
@@ -257,6 +260,17 @@ var mutations = []mutation{
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// editUserData replaces text in the GCP template's cloud-config.
+func editUserData(old, new string) func(*testing.T, *graph.Graph) {
+	return in(tmplT, "stayup-fleet", func(t *testing.T, r *graph.Resource) {
+		doc := r.Str("metadata.user-data")
+		if !strings.Contains(doc, old) {
+			t.Fatalf("the cloud-config has no %q", old)
+		}
+		set(t, r, "metadata.user-data", strings.Replace(doc, old, new, 1))
+	})
+}
 
 // TestRulesPassAndFail proves each rule both ways on the real plans: the
 // passing plan gets no unwaived finding from it, and every mutation gets
