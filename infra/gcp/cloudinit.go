@@ -23,10 +23,12 @@ var cloudInitTmpl = template.Must(template.New("cloud-init").Option("missingkey=
 // metadata server but DNS on port 53.
 func CloudInit(s spec.Spec) (string, error) {
 	registry := ""
-	// Credentials only for this project's own registry, where the service
-	// account was granted reader; public images need none.
-	if repo, ok := parseArtifactRegistry(s.Image); ok && repo.Project == s.Project {
-		registry = repo.Registry()
+	// The credential helper for any Google registry host, whatever the
+	// project: docker then pulls with the instance's service account, which
+	// a private repository in another project can grant reader to, and a
+	// public one accepts as it accepts anyone.
+	if img, ok := parseGoogleImage(s.Image); ok {
+		registry = img.Host
 	}
 	return spec.RenderBoot(cloudInitTmpl, s, map[string]any{"Registry": registry})
 }

@@ -269,10 +269,16 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 	for _, tc := range []struct {
 		image string
 		pull  bool
+		// repository and location of the grant; helper is the registry
+		// host docker's credential helper is configured for.
+		repository, location, helper string
 	}{
-		{spec.DefaultImage, false},
-		{"europe-docker.pkg.dev/stayup-test/apps/web:v2", true},
-		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false},
+		{spec.DefaultImage, false, "", "", "us-docker.pkg.dev"},
+		{"europe-docker.pkg.dev/stayup-test/apps/web:v2", true, "apps", "europe", "europe-docker.pkg.dev"},
+		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false, "", "", "europe-docker.pkg.dev"},
+		{"gcr.io/stayup-test/web:v2", true, "gcr.io", "us", "gcr.io"},
+		{"eu.gcr.io/someone-else/web:v2", false, "", "", "eu.gcr.io"},
+		{"ghcr.io/someone/web:v2", false, "", "", ""},
 	} {
 		g := plan(t, "stayup:image", tc.image)
 		account := testkit.Only(t, g, "gcp:serviceaccount/account:Account")
@@ -293,14 +299,48 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 			t.Errorf("%s: %d repository grants, want pull=%v", tc.image, len(pulls), tc.pull)
 		}
 		for _, p := range pulls {
-			if p.Str("role") != "roles/artifactregistry.reader" || p.Str("repository") != "apps" || p.Str("location") != "europe" {
-				t.Errorf("repository grant = %v, want reader on the image's repository", p.Inputs)
+			if p.Str("role") != "roles/artifactregistry.reader" || p.Str("repository") != tc.repository || p.Str("location") != tc.location ||
+				p.Str("project") != "stayup-test" || p.Str("member") != member {
+				t.Errorf("%s: repository grant = %v, want reader on %s in %s", tc.image, p.Inputs, tc.repository, tc.location)
 			}
 		}
 		userData, _ := gcp.CloudInit(mustSpec(t, "stayup:image", tc.image))
-		if strings.Contains(userData, "docker-credential-gcr") != tc.pull {
-			t.Errorf("%s: registry credentials in cloud-init = %v, want %v", tc.image, !tc.pull, tc.pull)
+		if got := strings.Contains(userData, "docker-credential-gcr"); got != (tc.helper != "") {
+			t.Errorf("%s: credential helper in cloud-init = %v, want %v", tc.image, got, tc.helper != "")
 		}
+		if tc.helper != "" && !strings.Contains(userData, "configure-docker --registries="+tc.helper+"\n") {
+			t.Errorf("%s: the credential helper is not configured for %s", tc.image, tc.helper)
+		}
+	}
+}
+
+// An image another project holds needs a grant the stack cannot make: the
+// plan says exactly which; the public default image and this project's own
+// repositories need none.
+func TestPullNotesNameTheGrantOutsideTheStack(t *testing.T) {
+	t.Parallel()
+	account := gcp.ServiceAccountEmail("test", "stayup-test")
+	for image, want := range map[string]string{
+		spec.DefaultImage: "",
+		"europe-docker.pkg.dev/stayup-test/apps/web:v2":  "",
+		"ghcr.io/someone/web:v2":                         "",
+		"europe-docker.pkg.dev/someone-else/apps/web:v2": "gcloud artifacts repositories add-iam-policy-binding apps --project someone-else --location europe --member serviceAccount:" + account + " --role roles/artifactregistry.reader",
+		"eu.gcr.io/someone-else/web:v2":                  "gcloud artifacts repositories add-iam-policy-binding eu.gcr.io --project someone-else --location europe --member serviceAccount:" + account + " --role roles/artifactregistry.reader",
+	} {
+		notes := gcp.PullNotes(mustSpec(t, "stayup:image", image), account)
+		if want == "" {
+			if len(notes) > 0 {
+				t.Errorf("%s: notes %q, want none", image, notes)
+			}
+			continue
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], want) {
+			t.Errorf("%s: notes %q, want one containing %q", image, notes, want)
+		}
+	}
+	g := plan(t)
+	if got := testkit.Only(t, g, "gcp:serviceaccount/account:Account").Outputs["email"]; got != account {
+		t.Errorf("the account is %v, the notes name %s", got, account)
 	}
 }
 
@@ -404,6 +444,8 @@ func cloudInitCases() map[string]string {
 	return map[string]string{
 		"cloud-init.yaml":    spec.DefaultImage,
 		"cloud-init-ar.yaml": "europe-docker.pkg.dev/stayup-test/apps/web:v2",
+		// Elsewhere: no credential helper.
+		"cloud-init-ghcr.yaml": "ghcr.io/someone/web:v2",
 	}
 }
 

@@ -245,6 +245,36 @@ var gcpRules = []Rule{
 		},
 	},
 	{
+		ID: "gcp-identity-image-pull", Cloud: "gcp", Category: Identity, Severity: High,
+		Title: "An image in a Google registry is pulled with the instances' account: the credential helper for its host, reader on its repository when the stack's project holds it",
+		check: func(g *graph.Graph) []violation {
+			image, _ := g.Outputs["image"].(string)
+			host, project, repo, location, ok := gcpImageRepo(image)
+			if !ok {
+				return nil
+			}
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if !strings.Contains(t.Str("metadata.user-data"), "docker-credential-gcr configure-docker --registries="+host) {
+					out = append(out, fail(t, "instance template %s pulls %s without credentials: configure docker-credential-gcr for %s in its cloud-config, or a private repository never serves it", t.Name, image, host))
+				}
+				if project != gcpProject(g) {
+					continue
+				}
+				member := "serviceAccount:" + t.Str("serviceAccount.email")
+				granted := false
+				for _, r := range g.ByType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember") {
+					granted = granted || (r.Str("member") == member && r.Str("role") == "roles/artifactregistry.reader" &&
+						r.Str("repository") == repo && r.Str("location") == location && r.Str("project") == project)
+				}
+				if !granted {
+					out = append(out, fail(t, "the service account of instance template %s may not pull %s: grant it roles/artifactregistry.reader on repository %s (%s) of project %s", t.Name, image, repo, location, project))
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "gcp-identity-dedicated-sa", Cloud: "gcp", Category: Identity, Severity: High,
 		Title:     "Instances run as their own service account, never the default compute account",
 		Standards: []string{"CIS GCP 4.1", "CIS GCP 4.2", "CKV_GCP_30", "CKV_GCP_31"},
@@ -637,4 +667,36 @@ func unitHas(unit, key, want string) bool {
 		}
 	}
 	return false
+}
+
+// gcpImageRepo reads an image in a Google registry: its host, and the
+// project, repository and location that hold it (gcr.io hosts are served
+// by Artifact Registry repositories named after them).
+func gcpImageRepo(image string) (host, project, repo, location string, ok bool) {
+	parts := strings.SplitN(image, "/", 4)
+	if len(parts) < 3 {
+		return "", "", "", "", false
+	}
+	host = parts[0]
+	if loc, found := strings.CutSuffix(host, "-docker.pkg.dev"); found && len(parts) == 4 {
+		return host, parts[1], parts[2], loc, true
+	}
+	gcr := map[string]string{"gcr.io": "us", "us.gcr.io": "us", "eu.gcr.io": "europe", "asia.gcr.io": "asia"}
+	if loc, found := gcr[host]; found {
+		return host, parts[1], host, loc, true
+	}
+	return "", "", "", "", false
+}
+
+// gcpProject is the project the stack deploys to.
+func gcpProject(g *graph.Graph) string {
+	if p, ok := graph.Lookup(g.Outputs, "fleet.project").(string); ok {
+		return p
+	}
+	for _, t := range g.ByType(gcpTemplate) {
+		if p := t.Str("project"); p != "" {
+			return p
+		}
+	}
+	return ""
 }

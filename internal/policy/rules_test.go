@@ -166,6 +166,8 @@ var mutations = []mutation{
 	}, "admits port 22"},
 	{"gcp-exposure-no-public-ip", "gcp", "external IP", setIn(tmplT, "stayup-fleet", "networkInterfaces.0.accessConfigs", []any{map[string]any{"networkTier": "PREMIUM"}}), "remove networkInterfaces.0.accessConfigs"},
 	{"gcp-exposure-egress", "gcp", "no egress deny", dropRes(fwT, "stayup-net-deny-egress"), "implied allow-egress"},
+	{"gcp-identity-image-pull", "gcp", "no credential helper", editUserData("docker-credential-gcr configure-docker --registries=us-docker.pkg.dev", "true"), "configure docker-credential-gcr for us-docker.pkg.dev"},
+	{"gcp-identity-image-pull", "gcp-ar", "no reader grant", dropRes("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "stayup-instance-pull"), "grant it roles/artifactregistry.reader on repository apps (europe)"},
 	{"gcp-identity-dedicated-sa", "gcp", "default account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "123456789-compute@developer.gserviceaccount.com"), "default compute service account"},
 	{"gcp-identity-dedicated-sa", "gcp", "someone else's account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "ops@other.iam.gserviceaccount.com"), "which the stack does not create"},
 	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-log-riter", "role", "roles/editor"), "grants roles/editor"},
