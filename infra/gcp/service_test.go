@@ -3,6 +3,7 @@ package gcp_test
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -417,14 +418,105 @@ func TestNetworkEgressAndFlowLogs(t *testing.T) {
 	if subnet.Get("logConfig") == nil {
 		t.Error("subnet flow logs are off")
 	}
-	nat := testkit.Only(t, g, "gcp:compute/routerNat:RouterNat")
-	if g.Ref(nat.Str("subnetworks.0.name")) != subnet {
-		t.Error("Cloud NAT does not serve the fleet's subnet")
-	}
 	fleet, _ := g.Outputs["fleet"].(map[string]any)
 	for _, key := range []string{"project", "region", "instanceGroupManager", "backendService", "healthCheck"} {
 		if v, _ := fleet[key].(string); v == "" {
 			t.Errorf("fleet.%s is empty", key)
+		}
+	}
+}
+
+// With the image in a Google registry the instances reach Google APIs only,
+// through private.googleapis.com, and there is no NAT; with any other
+// registry, Cloud NAT and HTTPS to anywhere. Neither path touches the
+// template or the group, so switching between them replaces neither.
+func TestEgressIsPrivateForGoogleRegistries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		image       string
+		private     bool
+		destination string
+	}{
+		{spec.DefaultImage, true, "199.36.153.8/30"},
+		{"eu.gcr.io/someone-else/web:v2", true, "199.36.153.8/30"},
+		{"ghcr.io/someone/web:v2", false, "0.0.0.0/0"},
+	} {
+		g := plan(t, "stayup:image", tc.image)
+		vpc := testkit.Only(t, g, "gcp:compute/network:Network")
+		subnet := testkit.Only(t, g, "gcp:compute/subnetwork:Subnetwork")
+		nats := g.ByType("gcp:compute/routerNat:RouterNat")
+		routers := g.ByType("gcp:compute/router:Router")
+		zones := g.ByType("gcp:dns/managedZone:ManagedZone")
+		records := g.ByType("gcp:dns/recordSet:RecordSet")
+		if tc.private {
+			if len(nats)+len(routers) > 0 {
+				t.Errorf("%s: %d NAT and %d routers, want none: the instances need no internet", tc.image, len(nats), len(routers))
+			}
+			domains := map[string]*graph.Resource{}
+			for _, z := range zones {
+				domains[z.Str("dnsName")] = z
+				if z.Str("visibility") != "private" || g.Ref(z.Str("privateVisibilityConfig.networks.0.networkUrl")) != vpc {
+					t.Errorf("%s: zone %s is not private to the VPC: %v", tc.image, z.Str("dnsName"), z.Inputs)
+				}
+			}
+			got := map[string]string{}
+			for _, r := range records {
+				// A record names its zone by the zone's name.
+				var z *graph.Resource
+				for _, zone := range zones {
+					if zone.Outputs["name"] == r.Str("managedZone") {
+						z = zone
+					}
+				}
+				if z == nil {
+					t.Errorf("%s: record %s is in no zone of the plan", tc.image, r.Str("name"))
+					continue
+				}
+				got[r.Str("type")+" "+r.Str("name")] = fmt.Sprint(r.List("rrdatas"))
+			}
+			addresses := "[199.36.153.8 199.36.153.9 199.36.153.10 199.36.153.11]"
+			want := map[string]string{
+				"A private.googleapis.com.": addresses, "CNAME *.googleapis.com.": "[private.googleapis.com.]",
+				"A pkg.dev.": addresses, "CNAME *.pkg.dev.": "[pkg.dev.]",
+				"A gcr.io.": addresses, "CNAME *.gcr.io.": "[gcr.io.]",
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || len(domains) != 3 {
+				t.Errorf("%s: records %v in zones %v, want %v", tc.image, got, slices.Collect(maps.Keys(domains)), want)
+			}
+		} else {
+			if len(zones)+len(records) > 0 {
+				t.Errorf("%s: %d private zones, want none", tc.image, len(zones))
+			}
+			if len(nats) != 1 || g.Ref(nats[0].Str("subnetworks.0.name")) != subnet {
+				t.Errorf("%s: Cloud NAT does not serve the fleet's subnet", tc.image)
+			}
+		}
+		var https *graph.Resource
+		for _, fw := range g.ByType(firewallType) {
+			if strings.HasSuffix(fw.Name, "-https-out") {
+				https = fw
+			}
+		}
+		if got := fmt.Sprint(https.List("destinationRanges")); got != "["+tc.destination+"]" {
+			t.Errorf("%s: HTTPS out to %s, want %s", tc.image, got, tc.destination)
+		}
+		if tc.private {
+			for _, r := range records {
+				if !slices.Contains(https.Dependencies, r.URN) {
+					t.Errorf("%s: the egress rule may narrow before record %s answers", tc.image, r.Str("name"))
+				}
+			}
+		}
+		egress := map[string]bool{}
+		for _, r := range append(append(append(nats, routers...), zones...), records...) {
+			egress[r.URN] = true
+		}
+		for _, typ := range []string{templateType, migType} {
+			for _, dep := range testkit.Only(t, g, typ).Dependencies {
+				if egress[dep] {
+					t.Errorf("%s: the %s depends on %s: switching egress paths would touch it", tc.image, typ, dep)
+				}
+			}
 		}
 	}
 }

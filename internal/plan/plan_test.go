@@ -178,10 +178,21 @@ func TestGCPSummaryReadsTheGraph(t *testing.T) {
 	}
 	var text strings.Builder
 	res.Print(&text)
-	for _, want := range []string{"over 3 zones (EVEN)", "GET /healthz every 10s", "max surge 3, max unavailable 0", "no external IP", "Cloud Armor admits only", "CPU utilization target 60%"} {
+	for _, want := range []string{"over 3 zones (EVEN)", "GET /healthz every 10s", "max surge 3, max unavailable 0", "no external IP", "Cloud Armor admits only", "CPU utilization target 60%",
+		"egress: Private Google Access only, no Cloud NAT (no internet): HTTPS to private.googleapis.com, private DNS for gcr.io, googleapis.com, pkg.dev"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, text.String())
 		}
+	}
+	cfg["stayup:image"] = "ghcr.io/someone/web:v2"
+	res, err = Run("gcp", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text.Reset()
+	res.Print(&text)
+	if want := "egress: Cloud NAT (regional) to the internet"; !strings.Contains(text.String(), want) || strings.Contains(text.String(), "Private Google Access only") {
+		t.Errorf("with an image outside Google, summary lacks %q:\n%s", want, text.String())
 	}
 }
 

@@ -31,6 +31,13 @@ var (
 	gcpIAPRange  = "35.235.240.0/20"
 )
 
+// gcpPrivateAPIs and gcpRestrictedAPIs are private.googleapis.com and
+// restricted.googleapis.com: Google APIs over Private Google Access.
+const (
+	gcpPrivateAPIs    = "199.36.153.8/30"
+	gcpRestrictedAPIs = "199.36.153.4/30"
+)
+
 // gcpProjectOnly are the roles the instances need that cannot be granted
 // on anything narrower than the project.
 var gcpProjectOnly = []string{"roles/logging.logWriter", "roles/monitoring.metricWriter"}
@@ -224,7 +231,7 @@ var gcpRules = []Rule{
 			for _, t := range g.ByType(gcpTemplate) {
 				for i, nic := range maps(t.Get("networkInterfaces")) {
 					if len(maps(nic["accessConfigs"])) > 0 || len(strs(nic["accessConfigs"])) > 0 {
-						out = append(out, fail(t, "instance template %s gives instances an external IP: remove networkInterfaces.%d.accessConfigs (egress goes through Cloud NAT)", t.Name, i))
+						out = append(out, fail(t, "instance template %s gives instances an external IP: remove networkInterfaces.%d.accessConfigs (egress goes through Private Google Access or Cloud NAT)", t.Name, i))
 					}
 				}
 			}
@@ -269,6 +276,42 @@ var gcpRules = []Rule{
 				}
 				if !granted {
 					out = append(out, fail(t, "the service account of instance template %s may not pull %s: grant it roles/artifactregistry.reader on repository %s (%s) of project %s", t.Name, image, repo, location, project))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-private-egress", Cloud: "gcp", Category: Exposure, Severity: Medium,
+		Title: "With the image in a Google registry the instances reach only Google APIs: HTTPS to private.googleapis.com, private DNS zones for the API and registry names, no Cloud NAT",
+		check: func(g *graph.Graph) []violation {
+			image, _ := g.Outputs["image"].(string)
+			if _, _, _, _, ok := gcpImageRepo(image); !ok {
+				return nil
+			}
+			var out []violation
+			for _, nat := range g.ByType("gcp:compute/routerNat:RouterNat") {
+				out = append(out, fail(nat, "Cloud NAT %s gives the instances the internet although %s is in a Google registry: remove it; Private Google Access reaches every API they use", nat.Name, image))
+			}
+			for _, fw := range g.ByType(gcpFirewall) {
+				if fw.Str("direction") != "EGRESS" || len(maps(fw.Get("allows"))) == 0 || !gcpAppliesToFleet(g, fw) {
+					continue
+				}
+				for _, dst := range strs(fw.Get("destinationRanges")) {
+					if dst != gcpPrivateAPIs && dst != gcpRestrictedAPIs {
+						out = append(out, fail(fw, "firewall %s lets the instances out to %s: allow HTTPS to private.googleapis.com (%s) only", fw.Name, dst, gcpPrivateAPIs))
+					}
+				}
+			}
+			zones := map[string]bool{}
+			for _, z := range g.ByType("gcp:dns/managedZone:ManagedZone") {
+				if z.Str("visibility") == "private" && len(maps(z.Get("privateVisibilityConfig.networks"))) > 0 {
+					zones[z.Str("dnsName")] = true
+				}
+			}
+			for _, domain := range []string{"googleapis.com.", "pkg.dev.", "gcr.io."} {
+				if !zones[domain] {
+					out = append(out, fail(nil, "no private DNS zone for %s on the VPC: the instances would resolve it to public addresses the firewall denies; add one with an A record to private.googleapis.com's addresses and a wildcard CNAME", domain))
 				}
 			}
 			return out

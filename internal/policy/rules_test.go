@@ -166,6 +166,11 @@ var mutations = []mutation{
 	}, "admits port 22"},
 	{"gcp-exposure-no-public-ip", "gcp", "external IP", setIn(tmplT, "stayup-fleet", "networkInterfaces.0.accessConfigs", []any{map[string]any{"networkTier": "PREMIUM"}}), "remove networkInterfaces.0.accessConfigs"},
 	{"gcp-exposure-egress", "gcp", "no egress deny", dropRes(fwT, "stayup-net-deny-egress"), "implied allow-egress"},
+	{"gcp-exposure-private-egress", "gcp", "HTTPS to anywhere", setIn(fwT, "stayup-net-https-out", "destinationRanges", []any{"0.0.0.0/0"}), "allow HTTPS to private.googleapis.com (199.36.153.8/30) only"},
+	{"gcp-exposure-private-egress", "gcp", "Cloud NAT", func(t *testing.T, g *graph.Graph) {
+		add(g, "gcp:compute/routerNat:RouterNat", "stray", map[string]any{"router": "stayup-net"})
+	}, "remove it; Private Google Access"},
+	{"gcp-exposure-private-egress", "gcp", "no pkg.dev zone", dropRes("gcp:dns/managedZone:ManagedZone", "stayup-net-pkg-dev"), "no private DNS zone for pkg.dev."},
 	{"gcp-identity-image-pull", "gcp", "no credential helper", editUserData("docker-credential-gcr configure-docker --registries=us-docker.pkg.dev", "true"), "configure docker-credential-gcr for us-docker.pkg.dev"},
 	{"gcp-identity-image-pull", "gcp-ar", "no reader grant", dropRes("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "stayup-instance-pull"), "grant it roles/artifactregistry.reader on repository apps (europe)"},
 	{"gcp-identity-dedicated-sa", "gcp", "default account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "123456789-compute@developer.gserviceaccount.com"), "default compute service account"},
