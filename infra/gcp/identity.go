@@ -56,8 +56,10 @@ func newIdentity(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.R
 		}
 	}
 	// Reader on the one repository the image lives in, when it is in this
-	// project's Artifact Registry; a public image needs no grant.
-	if repo, ok := parseArtifactRegistry(s.Image); ok && repo.Project == s.Project {
+	// project's Artifact Registry (gcr.io included); a public image needs
+	// no grant, and another project's repository is not the stack's to
+	// grant on (PullNotes says what to run).
+	if repo, ok := parseGoogleImage(s.Image); ok && repo.grantsPull(s) {
 		if _, err := artifactregistry.NewRepositoryIamMember(ctx, name+"-pull", &artifactregistry.RepositoryIamMemberArgs{
 			Project:    pulumi.String(repo.Project),
 			Location:   pulumi.String(repo.Location),

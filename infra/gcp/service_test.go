@@ -3,12 +3,14 @@ package gcp_test
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"stayup/infra/gcp"
 	"stayup/infra/spec"
@@ -270,10 +272,16 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 	for _, tc := range []struct {
 		image string
 		pull  bool
+		// repository and location of the grant; helper is the registry
+		// host docker's credential helper is configured for.
+		repository, location, helper string
 	}{
-		{spec.DefaultImage, false},
-		{"europe-docker.pkg.dev/stayup-test/apps/web:v2", true},
-		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false},
+		{spec.DefaultImage, false, "", "", "us-docker.pkg.dev"},
+		{"europe-docker.pkg.dev/stayup-test/apps/web:v2", true, "apps", "europe", "europe-docker.pkg.dev"},
+		{"europe-docker.pkg.dev/someone-else/apps/web:v2", false, "", "", "europe-docker.pkg.dev"},
+		{"gcr.io/stayup-test/web:v2", true, "gcr.io", "us", "gcr.io"},
+		{"eu.gcr.io/someone-else/web:v2", false, "", "", "eu.gcr.io"},
+		{"ghcr.io/someone/web:v2", false, "", "", ""},
 	} {
 		g := plan(t, "stayup:image", tc.image)
 		account := testkit.Only(t, g, "gcp:serviceaccount/account:Account")
@@ -295,14 +303,48 @@ func TestServiceAccountHoldsOnlyItsRoles(t *testing.T) {
 			t.Errorf("%s: %d repository grants, want pull=%v", tc.image, len(pulls), tc.pull)
 		}
 		for _, p := range pulls {
-			if p.Str("role") != "roles/artifactregistry.reader" || p.Str("repository") != "apps" || p.Str("location") != "europe" {
-				t.Errorf("repository grant = %v, want reader on the image's repository", p.Inputs)
+			if p.Str("role") != "roles/artifactregistry.reader" || p.Str("repository") != tc.repository || p.Str("location") != tc.location ||
+				p.Str("project") != "stayup-test" || p.Str("member") != member {
+				t.Errorf("%s: repository grant = %v, want reader on %s in %s", tc.image, p.Inputs, tc.repository, tc.location)
 			}
 		}
 		userData, _ := gcp.CloudInit(mustSpec(t, "stayup:image", tc.image))
-		if strings.Contains(userData, "docker-credential-gcr") != tc.pull {
-			t.Errorf("%s: registry credentials in cloud-init = %v, want %v", tc.image, !tc.pull, tc.pull)
+		if got := strings.Contains(userData, "docker-credential-gcr"); got != (tc.helper != "") {
+			t.Errorf("%s: credential helper in cloud-init = %v, want %v", tc.image, got, tc.helper != "")
 		}
+		if tc.helper != "" && !strings.Contains(userData, "configure-docker --registries="+tc.helper+"\n") {
+			t.Errorf("%s: the credential helper is not configured for %s", tc.image, tc.helper)
+		}
+	}
+}
+
+// An image another project holds needs a grant the stack cannot make: the
+// plan says exactly which; the public default image and this project's own
+// repositories need none.
+func TestPullNotesNameTheGrantOutsideTheStack(t *testing.T) {
+	t.Parallel()
+	account := gcp.ServiceAccountEmail("test", "stayup-test")
+	for image, want := range map[string]string{
+		spec.DefaultImage: "",
+		"europe-docker.pkg.dev/stayup-test/apps/web:v2":  "",
+		"ghcr.io/someone/web:v2":                         "",
+		"europe-docker.pkg.dev/someone-else/apps/web:v2": "gcloud artifacts repositories add-iam-policy-binding apps --project someone-else --location europe --member serviceAccount:" + account + " --role roles/artifactregistry.reader",
+		"eu.gcr.io/someone-else/web:v2":                  "gcloud artifacts repositories add-iam-policy-binding eu.gcr.io --project someone-else --location europe --member serviceAccount:" + account + " --role roles/artifactregistry.reader",
+	} {
+		notes := gcp.PullNotes(mustSpec(t, "stayup:image", image), account)
+		if want == "" {
+			if len(notes) > 0 {
+				t.Errorf("%s: notes %q, want none", image, notes)
+			}
+			continue
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], want) {
+			t.Errorf("%s: notes %q, want one containing %q", image, notes, want)
+		}
+	}
+	g := plan(t)
+	if got := testkit.Only(t, g, "gcp:serviceaccount/account:Account").Outputs["email"]; got != account {
+		t.Errorf("the account is %v, the notes name %s", got, account)
 	}
 }
 
@@ -379,14 +421,105 @@ func TestNetworkEgressAndFlowLogs(t *testing.T) {
 	if subnet.Get("logConfig") == nil {
 		t.Error("subnet flow logs are off")
 	}
-	nat := testkit.Only(t, g, "gcp:compute/routerNat:RouterNat")
-	if g.Ref(nat.Str("subnetworks.0.name")) != subnet {
-		t.Error("Cloud NAT does not serve the fleet's subnet")
-	}
 	fleet, _ := g.Outputs["fleet"].(map[string]any)
 	for _, key := range []string{"project", "region", "instanceGroupManager", "backendService", "healthCheck"} {
 		if v, _ := fleet[key].(string); v == "" {
 			t.Errorf("fleet.%s is empty", key)
+		}
+	}
+}
+
+// With the image in a Google registry the instances reach Google APIs only,
+// through private.googleapis.com, and there is no NAT; with any other
+// registry, Cloud NAT and HTTPS to anywhere. Neither path touches the
+// template or the group, so switching between them replaces neither.
+func TestEgressIsPrivateForGoogleRegistries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		image       string
+		private     bool
+		destination string
+	}{
+		{spec.DefaultImage, true, "199.36.153.8/30"},
+		{"eu.gcr.io/someone-else/web:v2", true, "199.36.153.8/30"},
+		{"ghcr.io/someone/web:v2", false, "0.0.0.0/0"},
+	} {
+		g := plan(t, "stayup:image", tc.image)
+		vpc := testkit.Only(t, g, "gcp:compute/network:Network")
+		subnet := testkit.Only(t, g, "gcp:compute/subnetwork:Subnetwork")
+		nats := g.ByType("gcp:compute/routerNat:RouterNat")
+		routers := g.ByType("gcp:compute/router:Router")
+		zones := g.ByType("gcp:dns/managedZone:ManagedZone")
+		records := g.ByType("gcp:dns/recordSet:RecordSet")
+		if tc.private {
+			if len(nats)+len(routers) > 0 {
+				t.Errorf("%s: %d NAT and %d routers, want none: the instances need no internet", tc.image, len(nats), len(routers))
+			}
+			domains := map[string]*graph.Resource{}
+			for _, z := range zones {
+				domains[z.Str("dnsName")] = z
+				if z.Str("visibility") != "private" || g.Ref(z.Str("privateVisibilityConfig.networks.0.networkUrl")) != vpc {
+					t.Errorf("%s: zone %s is not private to the VPC: %v", tc.image, z.Str("dnsName"), z.Inputs)
+				}
+			}
+			got := map[string]string{}
+			for _, r := range records {
+				// A record names its zone by the zone's name.
+				var z *graph.Resource
+				for _, zone := range zones {
+					if zone.Outputs["name"] == r.Str("managedZone") {
+						z = zone
+					}
+				}
+				if z == nil {
+					t.Errorf("%s: record %s is in no zone of the plan", tc.image, r.Str("name"))
+					continue
+				}
+				got[r.Str("type")+" "+r.Str("name")] = fmt.Sprint(r.List("rrdatas"))
+			}
+			addresses := "[199.36.153.8 199.36.153.9 199.36.153.10 199.36.153.11]"
+			want := map[string]string{
+				"A private.googleapis.com.": addresses, "CNAME *.googleapis.com.": "[private.googleapis.com.]",
+				"A pkg.dev.": addresses, "CNAME *.pkg.dev.": "[pkg.dev.]",
+				"A gcr.io.": addresses, "CNAME *.gcr.io.": "[gcr.io.]",
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || len(domains) != 3 {
+				t.Errorf("%s: records %v in zones %v, want %v", tc.image, got, slices.Collect(maps.Keys(domains)), want)
+			}
+		} else {
+			if len(zones)+len(records) > 0 {
+				t.Errorf("%s: %d private zones, want none", tc.image, len(zones))
+			}
+			if len(nats) != 1 || g.Ref(nats[0].Str("subnetworks.0.name")) != subnet {
+				t.Errorf("%s: Cloud NAT does not serve the fleet's subnet", tc.image)
+			}
+		}
+		var https *graph.Resource
+		for _, fw := range g.ByType(firewallType) {
+			if strings.HasSuffix(fw.Name, "-https-out") {
+				https = fw
+			}
+		}
+		if got := fmt.Sprint(https.List("destinationRanges")); got != "["+tc.destination+"]" {
+			t.Errorf("%s: HTTPS out to %s, want %s", tc.image, got, tc.destination)
+		}
+		if tc.private {
+			for _, r := range records {
+				if !slices.Contains(https.Dependencies, r.URN) {
+					t.Errorf("%s: the egress rule may narrow before record %s answers", tc.image, r.Str("name"))
+				}
+			}
+		}
+		egress := map[string]bool{}
+		for _, r := range append(append(append(nats, routers...), zones...), records...) {
+			egress[r.URN] = true
+		}
+		for _, typ := range []string{templateType, migType} {
+			for _, dep := range testkit.Only(t, g, typ).Dependencies {
+				if egress[dep] {
+					t.Errorf("%s: the %s depends on %s: switching egress paths would touch it", tc.image, typ, dep)
+				}
+			}
 		}
 	}
 }
@@ -406,6 +539,8 @@ func cloudInitCases() map[string]string {
 	return map[string]string{
 		"cloud-init.yaml":    spec.DefaultImage,
 		"cloud-init-ar.yaml": "europe-docker.pkg.dev/stayup-test/apps/web:v2",
+		// Elsewhere: no credential helper.
+		"cloud-init-ghcr.yaml": "ghcr.io/someone/web:v2",
 	}
 }
 
@@ -611,4 +746,55 @@ func TestFlowLogsAtVolumesWorthPayingFor(t *testing.T) {
 	if got := sn.Str("logConfig.metadata"); got != "INCLUDE_ALL_METADATA" {
 		t.Errorf("metadata = %q, want INCLUDE_ALL_METADATA", got)
 	}
+}
+
+// The container must not reach the metadata server (the instance's token),
+// from its first start and after every docker restart, while the host's
+// prepare script still reads it.
+func TestCloudInitBlocksTheMetadataServerFromContainers(t *testing.T) {
+	t.Parallel()
+	for name, image := range cloudInitCases() {
+		doc, err := gcp.CloudInit(mustSpec(t, "stayup:image", image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := writeFiles(t, doc)
+		script := files["/etc/stayup/block-metadata.sh"]
+		for _, want := range []string{"DOCKER-USER -d 169.254.169.254/32 -p tcp ! --dport 53 -j REJECT", `iptables -w -C "${rule[@]}"`} {
+			if !strings.Contains(script, want) {
+				t.Errorf("%s: the block script lacks %q", name, want)
+			}
+		}
+		block := files["/etc/systemd/system/stayup-metadata-block.service"]
+		for _, want := range []string{"After=docker.service", "PartOf=docker.service", "Before=stayup.service", "RemainAfterExit=yes", "ExecStart=/bin/bash /etc/stayup/block-metadata.sh"} {
+			if !strings.Contains(block, want) {
+				t.Errorf("%s: the block unit lacks %q", name, want)
+			}
+		}
+		app := files["/etc/systemd/system/stayup.service"]
+		for _, want := range []string{"Requires=docker.service stayup-metadata-block.service", "After=docker.service stayup-metadata-block.service"} {
+			if !strings.Contains(app, want) {
+				t.Errorf("%s: the app unit lacks %q", name, want)
+			}
+		}
+	}
+}
+
+// writeFiles returns the files a cloud-config writes, by path.
+func writeFiles(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	var parsed struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range parsed.WriteFiles {
+		out[f.Path] = f.Content
+	}
+	return out
 }

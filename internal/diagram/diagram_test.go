@@ -357,3 +357,30 @@ func TestCommittedDiagramsAreCurrent(t *testing.T) {
 		})
 	}
 }
+
+// The GCP diagram says which way out the instances have: Private Google
+// Access alone for an image in a Google registry, Cloud NAT otherwise.
+func TestGCPEgressPath(t *testing.T) {
+	for image, want := range map[string]string{
+		"":                         "Private Google Access",
+		"ghcr.io/someone/web:v2":   "Cloud NAT",
+		"eu.gcr.io/someone/web:v2": "Private Google Access",
+	} {
+		overrides := map[string]string{}
+		if image != "" {
+			overrides["image"] = image
+		}
+		m := build(t, "gcp", overrides)
+		hops := nodesOf(m, diagram.NAT)
+		if len(hops) != 1 || hops[0].Label != want {
+			t.Errorf("%q: egress hops %v, want one %s", image, hops, want)
+			continue
+		}
+		if got := edgeLabels(m, diagram.Fleet, diagram.NAT); len(got) != 3 {
+			t.Errorf("%q: %d fleet -> %s edges, want 3", image, len(got), want)
+		}
+		if got := edgeLabels(m, diagram.NAT, diagram.Registry); len(got) != 1 || got[0] != "image pull" {
+			t.Errorf("%q: %s -> registry edges %v, want the image pull", image, want, got)
+		}
+	}
+}

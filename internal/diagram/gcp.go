@@ -18,6 +18,7 @@ var gcpTable = table{
 		"gcp:compute/backendService:BackendService":                         {node: gcpBackendService, edge: gcpBackends},
 		"gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": node(gcpGroup),
 		"gcp:compute/routerNat:RouterNat":                                   node(gcpNAT),
+		"gcp:dns/managedZone:ManagedZone":                                   node(gcpPrivateZone),
 		"gcp:serviceaccount/account:Account":                                node(gcpAccount),
 
 		"gcp:compute/globalForwardingRule:GlobalForwardingRule":        edge(gcpForwardingRule),
@@ -40,6 +41,8 @@ var gcpTable = table{
 		"gcp:compute/regionAutoscaler:RegionAutoscaler":           fold(),
 		// Cloud NAT's router is how it is attached, not a hop of its own.
 		"gcp:compute/router:Router": fold(),
+		// The private zones' records are what the hop's box says.
+		"gcp:dns/recordSet:RecordSet": fold(),
 	},
 	finish: gcpFinish,
 }
@@ -228,6 +231,33 @@ func gcpNAT(b *builder, r *graph.Resource) {
 	}
 }
 
+// gcpPrivateZone draws the googleapis.com private zone as the instances'
+// way out when there is no NAT: Private Google Access to
+// private.googleapis.com, for the subnets of the network it is bound to.
+// The registry zones are part of the same hop.
+func gcpPrivateZone(b *builder, r *graph.Resource) {
+	if r.Str("dnsName") != "googleapis.com." {
+		return
+	}
+	network := r.Str("privateVisibilityConfig.networks.0.networkUrl")
+	where := gcpRegion
+	if c := b.clusterOf[network]; c != "" {
+		where = c
+	}
+	var domains []string
+	for _, z := range b.g.ByType("gcp:dns/managedZone:ManagedZone") {
+		domains = append(domains, strings.TrimSuffix(z.Str("dnsName"), "."))
+	}
+	n := b.node(Node{ID: "pga", Kind: NAT, Cluster: where, Label: "Private Google Access",
+		Detail: []string{"private.googleapis.com · no internet route", "private DNS: " + strings.Join(domains, ", ")}})
+	b.drawn(r, n.ID)
+	for _, sn := range b.g.ByType("gcp:compute/subnetwork:Subnetwork") {
+		if c := b.clusterOf[sn.ID]; c != "" && sn.Str("network") == network {
+			b.via[c] = r.ID
+		}
+	}
+}
+
 func gcpAccount(b *builder, r *graph.Resource) {
 	email, _ := r.Outputs["email"].(string)
 	if email == "" {
@@ -395,7 +425,8 @@ func gcpRepositoryMember(b *builder, r *graph.Resource) {
 // gcpFinish draws the image pull and the instances' way out. Without an
 // egress rule GCP allows all egress, which the arrow to Cloud NAT says.
 // A Google-hosted registry is reached through Private Google Access when
-// the subnet has it, not through NAT.
+// the subnet has it, not through NAT (and, without NAT, through the
+// Private Google Access hop).
 func gcpFinish(b *builder) {
 	image, _ := b.g.Outputs["image"].(string)
 	host, _ := imageParts(image)
@@ -415,6 +446,8 @@ func gcpFinish(b *builder) {
 			pga = pga || slices.Contains(b.clusters[c].Notes, "Private Google Access")
 		}
 		switch {
+		case google && len(nats) > 0 && nats[0] == "pga":
+			b.edge(nats[0], "registry", Egress).note("image pull")
 		case google && pga:
 			b.edge(id, "registry", Egress).note("image pull via Private Google Access")
 		case len(nats) > 0:

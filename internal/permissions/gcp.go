@@ -33,6 +33,17 @@ var gcpResources = map[string][]string{
 	"gcp:compute/routerNat:RouterNat": {
 		"compute.routers.get", "compute.routers.update", "compute.regionOperations.get",
 	},
+	// Private zones bind to the VPC (dns.networks.bindPrivateDNSZone on the
+	// network, per the Cloud DNS access control page); records go through
+	// changes, read back by listing the zone's record sets.
+	"gcp:dns/managedZone:ManagedZone": {
+		"dns.managedZones.create", "dns.managedZones.get", "dns.managedZones.update", "dns.managedZones.delete",
+		"dns.networks.bindPrivateDNSZone", "compute.networks.get",
+	},
+	"gcp:dns/recordSet:RecordSet": {
+		"dns.changes.create", "dns.changes.get", "dns.resourceRecordSets.create", "dns.resourceRecordSets.get",
+		"dns.resourceRecordSets.list", "dns.resourceRecordSets.update", "dns.resourceRecordSets.delete",
+	},
 	"gcp:compute/globalAddress:GlobalAddress": {
 		"compute.globalAddresses.create", "compute.globalAddresses.get", "compute.globalAddresses.delete",
 		"compute.globalAddresses.setLabels", "compute.globalOperations.get",
@@ -156,6 +167,7 @@ var gcpAPIs = map[string]string{
 	"resourcemanager.":  "cloudresourcemanager.googleapis.com",
 	"serviceusage.":     "serviceusage.googleapis.com",
 	"artifactregistry.": "artifactregistry.googleapis.com",
+	"dns.":              "dns.googleapis.com",
 }
 
 // gcpRoleAPIs: the roles the program grants the instances are used against

@@ -65,7 +65,8 @@ func Variants(cloud spec.Cloud) []map[string]string {
 				"stayup:allowedCidrs": `["0.0.0.0/0","::/0"]`,
 				"stayup:image":        "europe-docker.pkg.dev/stayup-example/apps/app:1.0",
 			},
-			{"stayup:tlsCertificate": "projects/stayup-example/global/sslCertificates/app",
+			// An image outside Google's registries: egress through Cloud NAT.
+			{"stayup:tlsCertificate": "projects/stayup-example/global/sslCertificates/app", "stayup:image": "ghcr.io/stayup-example/app:1.0",
 				"stayup:baseImage": "projects/cos-cloud/global/images/cos-stable-113-18244-85-49", "stayup:zoneNames": "europe-west1-b,europe-west1-c,europe-west1-d"},
 		}
 	case spec.Azure:

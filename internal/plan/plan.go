@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"stayup/infra"
+	"stayup/infra/gcp"
 	"stayup/infra/spec"
 	"stayup/internal/graph"
 	"stayup/internal/policy"
@@ -31,7 +32,8 @@ type Result struct {
 	Resources []*graph.Resource `json:"resources"`
 	Outputs   map[string]any    `json:"outputs"`
 	Findings  []Finding         `json:"findings"`
-	// Notes say where the plan stood in for something only a deployment has.
+	// Notes say where the plan stood in for something only a deployment
+	// has, and what a deployment needs that the stack cannot create.
 	Notes  []string          `json:"-"`
 	Spec   spec.Spec         `json:"-"`
 	Graph  *graph.Graph      `json:"-"`
@@ -92,6 +94,9 @@ func Run(stack string, cfg map[string]string) (*Result, error) {
 	}
 	if len(problems) > 0 {
 		return nil, &spec.Error{Problems: problems}
+	}
+	if s.Cloud == spec.GCP {
+		notes = append(notes, gcp.PullNotes(s, gcp.ServiceAccountEmail(stack, s.Project))...)
 	}
 	g, err := graph.Record(Project, stack, cfg, infra.Build)
 	if err != nil {

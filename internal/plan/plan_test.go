@@ -178,9 +178,49 @@ func TestGCPSummaryReadsTheGraph(t *testing.T) {
 	}
 	var text strings.Builder
 	res.Print(&text)
-	for _, want := range []string{"over 3 zones (EVEN)", "GET /healthz every 10s", "max surge 3, max unavailable 0", "no external IP", "Cloud Armor admits only", "CPU utilization target 60%"} {
+	for _, want := range []string{"over 3 zones (EVEN)", "GET /healthz every 10s", "max surge 3, max unavailable 0", "no external IP", "Cloud Armor admits only", "CPU utilization target 60%",
+		"egress: Private Google Access only, no Cloud NAT (no internet): HTTPS to private.googleapis.com, private DNS for gcr.io, googleapis.com, pkg.dev"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, text.String())
+		}
+	}
+	cfg["stayup:image"] = "ghcr.io/someone/web:v2"
+	res, err = Run("gcp", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text.Reset()
+	res.Print(&text)
+	if want := "egress: Cloud NAT (regional) to the internet"; !strings.Contains(text.String(), want) || strings.Contains(text.String(), "Private Google Access only") {
+		t.Errorf("with an image outside Google, summary lacks %q:\n%s", want, text.String())
+	}
+}
+
+// An image in another project's registry: the plan says which grant the
+// instances need; the example's public image gets no such note.
+func TestGCPPlanNamesTheGrantAnotherProjectMustMake(t *testing.T) {
+	t.Parallel()
+	for image, want := range map[string]string{
+		"":                              "",
+		"eu.gcr.io/someone-else/web:v2": "add-iam-policy-binding eu.gcr.io --project someone-else --location europe --member serviceAccount:stayup-gcp@stayup-example.iam.gserviceaccount.com --role roles/artifactregistry.reader",
+		"europe-docker.pkg.dev/stayup-example/apps/web:v2": "",
+	} {
+		overrides := map[string]string{}
+		if image != "" {
+			overrides["stayup:image"] = image
+		}
+		_, cfg, err := Source{Root: root(t), Cloud: "gcp", Overrides: overrides}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run("gcp", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text strings.Builder
+		res.Print(&text)
+		if got := strings.Contains(text.String(), "Note: the image is in project"); got != (want != "") || !strings.Contains(text.String(), want) {
+			t.Errorf("%q: plan says\n%s\nwant a note containing %q", image, text.String(), want)
 		}
 	}
 }

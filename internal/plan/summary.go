@@ -289,7 +289,14 @@ func gcpSummary(g *graph.Graph) []Line {
 	}
 	var network []string
 	if len(g.ByType("gcp:compute/routerNat:RouterNat")) > 0 {
-		network = append(network, "Cloud NAT for egress (regional)")
+		network = append(network, "egress: Cloud NAT (regional) to the internet, for an image outside Google's registries")
+	} else if zones := g.ByType("gcp:dns/managedZone:ManagedZone"); len(zones) > 0 {
+		var domains []string
+		for _, z := range zones {
+			domains = append(domains, strings.TrimSuffix(z.Str("dnsName"), "."))
+		}
+		sort.Strings(domains)
+		network = append(network, fmt.Sprintf("egress: Private Google Access only, no Cloud NAT (no internet): HTTPS to private.googleapis.com, private DNS for %s", strings.Join(domains, ", ")))
 	}
 	if sn := first(g, "gcp:compute/subnetwork:Subnetwork"); sn != nil && sn.Get("logConfig") != nil {
 		network = append(network, "subnet flow logs on")

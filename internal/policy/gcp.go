@@ -2,8 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"stayup/internal/graph"
 )
@@ -26,6 +29,13 @@ const (
 var (
 	gcpFrontEnds = []string{"130.211.0.0/22", "35.191.0.0/16"}
 	gcpIAPRange  = "35.235.240.0/20"
+)
+
+// gcpPrivateAPIs and gcpRestrictedAPIs are private.googleapis.com and
+// restricted.googleapis.com: Google APIs over Private Google Access.
+const (
+	gcpPrivateAPIs    = "199.36.153.8/30"
+	gcpRestrictedAPIs = "199.36.153.4/30"
 )
 
 // gcpProjectOnly are the roles the instances need that cannot be granted
@@ -222,7 +232,7 @@ var gcpRules = []Rule{
 			for _, t := range g.ByType(gcpTemplate) {
 				for i, nic := range maps(t.Get("networkInterfaces")) {
 					if len(maps(nic["accessConfigs"])) > 0 || len(strs(nic["accessConfigs"])) > 0 {
-						out = append(out, fail(t, "instance template %s gives instances an external IP: remove networkInterfaces.%d.accessConfigs (egress goes through Cloud NAT)", t.Name, i))
+						out = append(out, fail(t, "instance template %s gives instances an external IP: remove networkInterfaces.%d.accessConfigs (egress goes through Private Google Access or Cloud NAT)", t.Name, i))
 					}
 				}
 			}
@@ -240,6 +250,72 @@ var gcpRules = []Rule{
 				}
 			}
 			return none("the instances may connect anywhere on any port (GCP's implied allow-egress rule): add an EGRESS firewall denying all to 0.0.0.0/0 at low priority, and allow tcp:443 (image pulls, logging) above it")
+		},
+	},
+	{
+		ID: "gcp-identity-image-pull", Cloud: "gcp", Category: Identity, Severity: High,
+		Title: "An image in a Google registry is pulled with the instances' account: the credential helper for its host, reader on its repository when the stack's project holds it",
+		check: func(g *graph.Graph) []violation {
+			image, _ := g.Outputs["image"].(string)
+			host, project, repo, location, ok := gcpImageRepo(image)
+			if !ok {
+				return nil
+			}
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if !strings.Contains(t.Str("metadata.user-data"), "docker-credential-gcr configure-docker --registries="+host) {
+					out = append(out, fail(t, "instance template %s pulls %s without credentials: configure docker-credential-gcr for %s in its cloud-config, or a private repository never serves it", t.Name, image, host))
+				}
+				if project != gcpProject(g) {
+					continue
+				}
+				member := "serviceAccount:" + t.Str("serviceAccount.email")
+				granted := false
+				for _, r := range g.ByType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember") {
+					granted = granted || (r.Str("member") == member && r.Str("role") == "roles/artifactregistry.reader" &&
+						r.Str("repository") == repo && r.Str("location") == location && r.Str("project") == project)
+				}
+				if !granted {
+					out = append(out, fail(t, "the service account of instance template %s may not pull %s: grant it roles/artifactregistry.reader on repository %s (%s) of project %s", t.Name, image, repo, location, project))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-exposure-private-egress", Cloud: "gcp", Category: Exposure, Severity: Medium,
+		Title: "With the image in a Google registry the instances reach only Google APIs: HTTPS to private.googleapis.com, private DNS zones for the API and registry names, no Cloud NAT",
+		check: func(g *graph.Graph) []violation {
+			image, _ := g.Outputs["image"].(string)
+			if _, _, _, _, ok := gcpImageRepo(image); !ok {
+				return nil
+			}
+			var out []violation
+			for _, nat := range g.ByType("gcp:compute/routerNat:RouterNat") {
+				out = append(out, fail(nat, "Cloud NAT %s gives the instances the internet although %s is in a Google registry: remove it; Private Google Access reaches every API they use", nat.Name, image))
+			}
+			for _, fw := range g.ByType(gcpFirewall) {
+				if fw.Str("direction") != "EGRESS" || len(maps(fw.Get("allows"))) == 0 || !gcpAppliesToFleet(g, fw) {
+					continue
+				}
+				for _, dst := range strs(fw.Get("destinationRanges")) {
+					if dst != gcpPrivateAPIs && dst != gcpRestrictedAPIs {
+						out = append(out, fail(fw, "firewall %s lets the instances out to %s: allow HTTPS to private.googleapis.com (%s) only", fw.Name, dst, gcpPrivateAPIs))
+					}
+				}
+			}
+			zones := map[string]bool{}
+			for _, z := range g.ByType("gcp:dns/managedZone:ManagedZone") {
+				if z.Str("visibility") == "private" && len(maps(z.Get("privateVisibilityConfig.networks"))) > 0 {
+					zones[z.Str("dnsName")] = true
+				}
+			}
+			for _, domain := range []string{"googleapis.com.", "pkg.dev.", "gcr.io."} {
+				if !zones[domain] {
+					out = append(out, fail(nil, "no private DNS zone for %s on the VPC: the instances would resolve it to public addresses the firewall denies; add one with an A record to private.googleapis.com's addresses and a wildcard CNAME", domain))
+				}
+			}
+			return out
 		},
 	},
 	{
@@ -344,6 +420,19 @@ var gcpRules = []Rule{
 				}
 				if on, _ := t.Bool("canIpForward"); on {
 					out = append(out, fail(t, "instance template %s lets instances forward IP traffic: set canIpForward = false", t.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "gcp-host-metadata-from-container", Cloud: "gcp", Category: Host, Severity: High,
+		Title: "Containers cannot reach the metadata server: a DOCKER-USER rule, re-applied when docker restarts, is in place before the app starts",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, t := range g.ByType(gcpTemplate) {
+				if msg := gcpMetadataBlock(t.Str("metadata.user-data")); msg != "" {
+					out = append(out, fail(t, "instance template %s: %s", t.Name, msg))
 				}
 			}
 			return out
@@ -573,4 +662,101 @@ func gcpGrants(g *graph.Graph) []gcpGrant {
 		}
 	}
 	return out
+}
+
+// gcpMetadataBlock reads a cloud-config and says what, if anything, lets
+// the app's container reach the metadata server: no DOCKER-USER rule
+// rejecting 169.254.169.254, a rule not re-run when docker restarts, or an
+// app unit that may start before it.
+func gcpMetadataBlock(userData string) string {
+	var doc struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal([]byte(userData), &doc); err != nil || len(doc.WriteFiles) == 0 {
+		return "its user-data is no cloud-config stayup can read, so nothing shows containers are kept off the metadata server"
+	}
+	var script string
+	units := map[string]string{}
+	for _, f := range doc.WriteFiles {
+		if strings.HasPrefix(f.Path, "/etc/systemd/system/") {
+			units[path.Base(f.Path)] = f.Content
+			continue
+		}
+		for _, line := range strings.Split(f.Content, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "#") && strings.Contains(line, "DOCKER-USER") && strings.Contains(line, "169.254.169.254") &&
+				(strings.Contains(line, "-j REJECT") || strings.Contains(line, "-j DROP")) {
+				script = f.Path
+			}
+		}
+	}
+	if script == "" {
+		return "containers can reach the metadata server (169.254.169.254) and take the instance's token: write a script that inserts a DOCKER-USER rule rejecting it (all but DNS)"
+	}
+	var block, app string
+	for name, unit := range units {
+		if unitHas(unit, "ExecStart", script) {
+			block = name
+		}
+		if unitHas(unit, "ExecStart", "docker run") {
+			app = name
+		}
+	}
+	switch {
+	case block == "":
+		return fmt.Sprintf("no systemd unit runs %s: run it in a oneshot unit After= and PartOf=docker.service", script)
+	case !unitHas(units[block], "After", "docker.service") || !unitHas(units[block], "PartOf", "docker.service"):
+		return fmt.Sprintf("unit %s does not run again when docker restarts: set After=docker.service and PartOf=docker.service", block)
+	case app == "":
+		return "no systemd unit runs the container with docker run, so nothing shows it starts after the metadata block"
+	case !unitHas(units[app], "Requires", block) || !unitHas(units[app], "After", block):
+		return fmt.Sprintf("app unit %s may start before the metadata block: add %s to its Requires= and After=", app, block)
+	}
+	return ""
+}
+
+// unitHas says whether a systemd unit's setting key (any of its lines)
+// names want.
+func unitHas(unit, key, want string) bool {
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok && strings.Contains(v, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// gcpImageRepo reads an image in a Google registry: its host, and the
+// project, repository and location that hold it (gcr.io hosts are served
+// by Artifact Registry repositories named after them).
+func gcpImageRepo(image string) (host, project, repo, location string, ok bool) {
+	parts := strings.SplitN(image, "/", 4)
+	if len(parts) < 3 {
+		return "", "", "", "", false
+	}
+	host = parts[0]
+	if loc, found := strings.CutSuffix(host, "-docker.pkg.dev"); found && len(parts) == 4 {
+		return host, parts[1], parts[2], loc, true
+	}
+	gcr := map[string]string{"gcr.io": "us", "us.gcr.io": "us", "eu.gcr.io": "europe", "asia.gcr.io": "asia"}
+	if loc, found := gcr[host]; found {
+		return host, parts[1], host, loc, true
+	}
+	return "", "", "", "", false
+}
+
+// gcpProject is the project the stack deploys to.
+func gcpProject(g *graph.Graph) string {
+	if p, ok := graph.Lookup(g.Outputs, "fleet.project").(string); ok {
+		return p
+	}
+	for _, t := range g.ByType(gcpTemplate) {
+		if p := t.Str("project"); p != "" {
+			return p
+		}
+	}
+	return ""
 }

@@ -31,6 +31,7 @@ var variants = map[string]struct {
 	"aws-ecr":   {"aws", map[string]string{"stayup:image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2", "stayup:sessionManager": "true"}},
 	"gcp":       {"gcp", nil},
 	"gcp-tls":   {"gcp", map[string]string{"stayup:domain": "www.example.com", "stayup:sshFromIap": "true"}},
+	"gcp-ar":    {"gcp", map[string]string{"stayup:image": "europe-docker.pkg.dev/stayup-example/apps/web:v2"}},
 	"azure":     {"azure", nil},
 	"azure-tls": {"azure", map[string]string{"stayup:tlsCertificate": "https://stayupvault.vault.azure.net/secrets/web", "stayup:tlsIdentity": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/certs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gateway"}},
 	"azure-acr": {"azure", map[string]string{"stayup:image": "stayupacr.azurecr.io/web:v2", "stayup:registryId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"}},

@@ -188,6 +188,13 @@ var mutations = []mutation{
 	}, "admits port 22"},
 	{"gcp-exposure-no-public-ip", "gcp", "external IP", setIn(tmplT, "stayup-fleet", "networkInterfaces.0.accessConfigs", []any{map[string]any{"networkTier": "PREMIUM"}}), "remove networkInterfaces.0.accessConfigs"},
 	{"gcp-exposure-egress", "gcp", "no egress deny", dropRes(fwT, "stayup-net-deny-egress"), "implied allow-egress"},
+	{"gcp-exposure-private-egress", "gcp", "HTTPS to anywhere", setIn(fwT, "stayup-net-https-out", "destinationRanges", []any{"0.0.0.0/0"}), "allow HTTPS to private.googleapis.com (199.36.153.8/30) only"},
+	{"gcp-exposure-private-egress", "gcp", "Cloud NAT", func(t *testing.T, g *graph.Graph) {
+		add(g, "gcp:compute/routerNat:RouterNat", "stray", map[string]any{"router": "stayup-net"})
+	}, "remove it; Private Google Access"},
+	{"gcp-exposure-private-egress", "gcp", "no pkg.dev zone", dropRes("gcp:dns/managedZone:ManagedZone", "stayup-net-pkg-dev"), "no private DNS zone for pkg.dev."},
+	{"gcp-identity-image-pull", "gcp", "no credential helper", editUserData("docker-credential-gcr configure-docker --registries=us-docker.pkg.dev", "true"), "configure docker-credential-gcr for us-docker.pkg.dev"},
+	{"gcp-identity-image-pull", "gcp-ar", "no reader grant", dropRes("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "stayup-instance-pull"), "grant it roles/artifactregistry.reader on repository apps (europe)"},
 	{"gcp-identity-dedicated-sa", "gcp", "default account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "123456789-compute@developer.gserviceaccount.com"), "default compute service account"},
 	{"gcp-identity-dedicated-sa", "gcp", "someone else's account", setIn(tmplT, "stayup-fleet", "serviceAccount.email", "ops@other.iam.gserviceaccount.com"), "which the stack does not create"},
 	{"gcp-identity-no-broad-roles", "gcp", "editor", setIn(memberT, "stayup-instance-logging-logwriter", "role", "roles/editor"), "grants roles/editor"},
@@ -202,6 +209,9 @@ var mutations = []mutation{
 	{"gcp-host-os-login", "gcp", "keys in metadata", setIn(tmplT, "stayup-fleet", "metadata.ssh-keys", "admin:ssh-ed25519 AAAA"), "remove them and use OS Login"},
 	{"gcp-host-serial-and-forwarding", "gcp", "serial console", setIn(tmplT, "stayup-fleet", "metadata.serial-port-enable", "TRUE"), "serial-port-enable = FALSE"},
 	{"gcp-host-serial-and-forwarding", "gcp", "IP forwarding", setIn(tmplT, "stayup-fleet", "canIpForward", true), "canIpForward = false"},
+	{"gcp-host-metadata-from-container", "gcp", "no block", editUserData("-j REJECT", "-j ACCEPT"), "DOCKER-USER rule rejecting it"},
+	{"gcp-host-metadata-from-container", "gcp", "not re-run on docker restarts", editUserData("PartOf=docker.service", ""), "PartOf=docker.service"},
+	{"gcp-host-metadata-from-container", "gcp", "app before the block", editUserData("Requires=docker.service stayup-metadata-block.service", "Requires=docker.service"), "may start before the metadata block"},
 	{"gcp-transport-https", "gcp-tls", "HTTP serves", func(t *testing.T, g *graph.Graph) {
 		serve := find(t, g, "gcp:compute/uRLMap:URLMap", "stayup-lb")
 		set(t, find(t, g, "gcp:compute/targetHttpProxy:TargetHttpProxy", "stayup-lb"), "urlMap", serve.ID)
@@ -288,6 +298,17 @@ var mutations = []mutation{
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// editUserData replaces text in the GCP template's cloud-config.
+func editUserData(old, new string) func(*testing.T, *graph.Graph) {
+	return in(tmplT, "stayup-fleet", func(t *testing.T, r *graph.Resource) {
+		doc := r.Str("metadata.user-data")
+		if !strings.Contains(doc, old) {
+			t.Fatalf("the cloud-config has no %q", old)
+		}
+		set(t, r, "metadata.user-data", strings.Replace(doc, old, new, 1))
+	})
+}
 
 // TestRulesPassAndFail proves each rule both ways on the real plans: the
 // passing plan gets no unwaived finding from it, and every mutation gets
