@@ -259,9 +259,9 @@ func (n *Network) firewall(ctx *pulumi.Context, name string, s spec.Spec, egress
 	// only to private.googleapis.com; the rule narrows only once the
 	// private zones answer with those addresses, so a running instance's
 	// logging is not cut off while the zones are created.
-	description, destination := "HTTPS out through Cloud NAT and Private Google Access: image pulls, logs, metrics", "0.0.0.0/0"
+	description, destination := "HTTPS out through Cloud NAT and Private Google Access: image pulls and logs", "0.0.0.0/0"
 	if n.PrivateOnly {
-		description, destination = "HTTPS out to private.googleapis.com only (Private Google Access): image pulls, logs, metrics", privateGoogleAPIs
+		description, destination = "HTTPS out to private.googleapis.com only (Private Google Access): image pulls and logs", privateGoogleAPIs
 	}
 	if _, err := compute.NewFirewall(ctx, name+"-https-out", &compute.FirewallArgs{
 		Project:           pulumi.String(s.Project),

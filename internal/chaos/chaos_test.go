@@ -592,6 +592,21 @@ func TestWatchRebootedVictimRecovers(t *testing.T) {
 	if v := r.Victims[0]; v.HealedBy != HealedRebooted || v.Replacement != "" || v.Rejoined == nil {
 		t.Errorf("victim report %+v, want rebooted, no replacement", v)
 	}
+	// With autohealing's check as a hold: back in service, then out again
+	// (the group condemned it meanwhile), is no recovery; back for the
+	// whole hold is.
+	w3 := newWatch(Plan{Instances: before, Settings: fleet.Settings{HealInterval: 10 * time.Second, HealThreshold: 3}})
+	w3.killed(before[1], kill)
+	w3.observe(kill.Add(10*time.Second), capa, out)
+	w3.observe(kill.Add(60*time.Second), capa, healthyThree())
+	w3.observe(kill.Add(70*time.Second), capa, out)
+	w3.observe(kill.Add(80*time.Second), capa, healthyThree())
+	if w3.recovered != nil {
+		t.Fatalf("recovered at %v: the VM was out again within the hold", w3.recovered)
+	}
+	if evs := w3.observe(kill.Add(110*time.Second), capa, healthyThree()); w3.recovered == nil || len(evs) != 1 || !evs[0].Time.Equal(kill.Add(80*time.Second)) {
+		t.Errorf("after 30 s back in service: recovered %v, events %+v; want it rejoined at +80s", w3.recovered, evs)
+	}
 	// The autoscaler's instance launched while the victim reboots does not
 	// stand in for it.
 	w2 := newWatch(Plan{Instances: before})

@@ -45,6 +45,8 @@ type victim struct {
 	// under its name and creation time, and the load balancer takes it
 	// back without the group replacing it.
 	rejoined *time.Time
+	// rejoinSeen: it stayed in service for the watch's hold since.
+	rejoinSeen bool
 }
 
 // healed reports whether the victim's place is filled again, and how.
@@ -52,7 +54,7 @@ func (v *victim) healed() (string, bool) {
 	switch {
 	case v.healthy != nil:
 		return HealedReplaced, true
-	case v.rejoined != nil:
+	case v.rejoined != nil && v.rejoinSeen:
 		return HealedRebooted, true
 	}
 	return "", false
@@ -70,10 +72,18 @@ type watch struct {
 	victims   []*victim
 	firstKill time.Time
 	recovered *time.Time
+	// hold is how long a victim back in service as itself must stay so
+	// before it counts as healed: the group's own liveness check
+	// (autohealing, HealInterval x HealThreshold) runs apart from the load
+	// balancer's and may have condemned the VM while it booted, and the
+	// group's recreate shows a little after the load balancer takes the VM
+	// back. A reset VM that stays in service for that long was not
+	// condemned.
+	hold time.Duration
 }
 
 func newWatch(p Plan) *watch {
-	return &watch{known: p.Instances}
+	return &watch{known: p.Instances, hold: p.Settings.HealInterval * time.Duration(p.Settings.HealThreshold)}
 }
 
 func (w *watch) killed(i fleet.Instance, at time.Time) {
@@ -157,16 +167,25 @@ func (w *watch) observe(now time.Time, c fleet.Capacity, list []fleet.Instance) 
 	}
 	// A victim back in service as itself, after it was seen out, healed
 	// by rebooting, unless a replacement got there first; a replacement
-	// still booting for it is then the autoscaler's.
+	// still booting for it is then the autoscaler's. It counts once it has
+	// stayed in service for the hold; seen out again before, it has not
+	// healed yet.
 	for _, v := range w.victims {
-		if _, ok := v.healed(); ok || v.detected == nil {
+		if v.healthy != nil || v.detected == nil || (v.rejoined != nil && v.rejoinSeen) {
 			continue
 		}
-		if i, ok := find(list, v.inst.ID, v.inst.Launched); ok && i.InService() {
+		i, ok := find(list, v.inst.ID, v.inst.Launched)
+		switch {
+		case !ok || !i.InService():
+			v.rejoined = nil
+		case v.rejoined == nil:
 			t := now
 			v.rejoined = &t
 			v.replacement, v.launched = nil, nil
-			evs = append(evs, Event{Time: now, Kind: EvRejoined, Instance: v.inst.ID, Detail: "the same VM, not replaced"})
+		}
+		if v.rejoined != nil && now.Sub(*v.rejoined) >= w.hold {
+			v.rejoinSeen = true
+			evs = append(evs, Event{Time: *v.rejoined, Kind: EvRejoined, Instance: v.inst.ID, Detail: "the same VM, not replaced"})
 		}
 	}
 	for _, v := range w.victims {

@@ -47,6 +47,10 @@ func newMIGSim(bootSteps int, autoheal bool) *migSim {
 	f.group.Status.IsStable = proto.Bool(true)
 	f.group.Status.VersionTarget.IsReached = proto.Bool(true)
 	f.scaler.AutoscalingPolicy.MinNumReplicas = proto.Int32(3)
+	// Autohealing every second, condemned at the first failure: chaos
+	// holds a reboot for interval x threshold before it counts it, and the
+	// test should not wait the shipped 30 s.
+	f.checks["live"].CheckIntervalSec, f.checks["live"].UnhealthyThreshold = proto.Int32(1), proto.Int32(1)
 	s := &migSim{f: f, zones: map[string]string{
 		"vm-b": "europe-west1-b", "vm-c": "europe-west1-c", "vm-d": "europe-west1-d",
 	}, resetAt: map[string]int{}, bootSteps: bootSteps, autoheal: autoheal}
