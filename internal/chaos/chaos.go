@@ -111,6 +111,7 @@ const (
 	EvLaunched     = "replacement launched"
 	EvHealthy      = "replacement healthy"
 	EvRejoined     = "rebooted and back in the load balancer"
+	EvSubstituted  = "killed another instance"
 	EvRecovered    = "recovered: desired capacity, all healthy"
 	EvTimeout      = "timeout"
 	EvInterrupted  = "interrupted"
@@ -447,7 +448,7 @@ func (e *Experiment) Run(ctx context.Context) (Report, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		err := o.Fleet.Kill(ctx, v.ID, o.Mode)
+		v, err := e.kill(ctx, v, emit)
 		now := time.Now()
 		switch {
 		case err == nil:
@@ -523,6 +524,30 @@ func (e *Experiment) Run(ctx context.Context) (Report, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// kill takes the victim away. A victim chaos picked itself may be
+// swapped by the fleet for another in the same experiment's spirit (see
+// fleet.Substituter), and the watch then follows the one really taken; a
+// named victim is always the one killed.
+func (e *Experiment) kill(ctx context.Context, v fleet.Instance, emit func(Event)) (fleet.Instance, error) {
+	o := e.o
+	sub, ok := o.Fleet.(fleet.Substituter)
+	if !ok || len(o.Instances) > 0 {
+		return v, o.Fleet.Kill(ctx, v.ID, o.Mode)
+	}
+	killed, err := sub.KillInstead(ctx, v.ID, o.Mode)
+	if err != nil || killed == v.ID {
+		return v, err
+	}
+	k := slices.IndexFunc(e.Plan.Instances, func(i fleet.Instance) bool { return i.ID == killed })
+	if k < 0 {
+		return v, nil
+	}
+	instead := e.Plan.Instances[k]
+	emit(Event{Time: time.Now(), Kind: EvSubstituted, Instance: instead.ID,
+		Detail: fmt.Sprintf("instead of %s: the extra instance landed in %s, so the old one there went, to keep the zones even", v.ID, instead.Zone)})
+	return instead, nil
 }
 
 // DryRunReport is the report of a dry run: the plan and nothing else.

@@ -41,6 +41,15 @@ type KillChecker interface {
 	CheckKill(ctx context.Context, mode KillMode) error
 }
 
+// Substituter is a fleet whose kill may have to take another instance than
+// the one named to keep the zones even (Azure's graceful kill: the extra
+// VM lands in the zone the platform picks, and the instance to remove is
+// the old one in that zone). KillInstead kills and returns the instance it
+// took; chaos uses it for victims it picked itself, never for named ones.
+type Substituter interface {
+	KillInstead(ctx context.Context, id string, mode KillMode) (killed string, err error)
+}
+
 // HoldRestorer is a fleet whose experiments change a setting that Pulumi
 // does not see (Azure: the autoscale minimum held during a graceful kill)
 // and record the original value on the setting itself. RestoreStaleHolds

@@ -716,17 +716,33 @@ func (f *Fleet) instanceID(id string) (string, bool) {
 // drained. If the new VM does not turn healthy in time, it is removed
 // again and the victim is left alone.
 func (f *Fleet) Kill(ctx context.Context, id string, mode fleet.KillMode) error {
+	_, err := f.kill(ctx, id, mode, false)
+	return err
+}
+
+// KillInstead is Kill, except that a graceful kill removes the old VM in
+// the zone the extra VM landed in when that is not the victim's: with one
+// VM per zone (the shipped 1/1/1) the scale set puts the extra VM where it
+// likes, and deleting the victim elsewhere would leave 2/0/1, which a
+// Uniform scale set does not rebalance by itself ("Zone balancing in
+// Virtual Machine Scale Sets": balanced means within one VM per zone). It
+// returns the VM it removed.
+func (f *Fleet) KillInstead(ctx context.Context, id string, mode fleet.KillMode) (string, error) {
+	return f.kill(ctx, id, mode, true)
+}
+
+func (f *Fleet) kill(ctx context.Context, id string, mode fleet.KillMode, substitute bool) (string, error) {
 	iid, ok := f.instanceID(id)
 	if !ok {
-		return fmt.Errorf("kill instance %s: %w in scale set %s", id, fleet.ErrNotFound, f.out.ScaleSetName)
+		return "", fmt.Errorf("kill instance %s: %w in scale set %s", id, fleet.ErrNotFound, f.out.ScaleSetName)
 	}
 	switch mode {
 	case fleet.Abrupt:
-		return f.crashInGuest(ctx, id, iid)
+		return id, f.crashInGuest(ctx, id, iid)
 	case fleet.Graceful:
-		return f.surgeThenDelete(ctx, id, iid)
+		return f.surgeThenDelete(ctx, id, iid, substitute)
 	}
-	return fmt.Errorf("kill %s: unknown mode %q", id, mode)
+	return "", fmt.Errorf("kill %s: unknown mode %q", id, mode)
 }
 
 func (f *Fleet) crashInGuest(ctx context.Context, id, iid string) error {
@@ -815,10 +831,10 @@ func (f *Fleet) bounded(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, f.surgeWait)
 }
 
-func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
+func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string, substitute bool) (string, error) {
 	before, err := f.Instances(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	known := map[string]bool{}
 	member := false
@@ -827,31 +843,32 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 		member = member || in.ID == id
 	}
 	if !member {
-		return fmt.Errorf("kill instance %s: %w in scale set %s", id, fleet.ErrNotFound, f.out.ScaleSetName)
+		return "", fmt.Errorf("kill instance %s: %w in scale set %s", id, fleet.ErrNotFound, f.out.ScaleSetName)
 	}
 	ss, err := f.scaleSet(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if ss.SKU == nil || ss.SKU.Capacity == nil {
-		return fmt.Errorf("scale set %s reports no capacity", f.out.ScaleSetName)
+		return "", fmt.Errorf("scale set %s reports no capacity", f.out.ScaleSetName)
 	}
 	capacity := *ss.SKU.Capacity
 	// Held first: autoscale may run between the two writes, and with the
 	// minimum held it adds the VM itself instead of removing ours.
 	release, err := f.holdMinimum(ctx, ss, int(capacity)+1)
 	if err != nil {
-		return fmt.Errorf("graceful kill of %s: %w", id, err)
+		return "", fmt.Errorf("graceful kill of %s: %w", id, err)
 	}
 	defer release() // every way out: failure, timeout, a cancelled ctx
 	if err := f.setCapacity(ctx, ss.SKU, capacity+1); err != nil {
-		return err
+		return "", err
 	}
 	slog.Debug("raised capacity for a graceful kill", "scaleSet", f.out.ScaleSetName, "capacity", capacity+1, "victim", id)
 
 	wctx, cancel := f.bounded(ctx)
 	defer cancel()
-	surge, err := f.waitForNew(wctx, known)
+	extra, err := f.waitForNew(wctx, known)
+	surge := extra.ID
 	// The minimum goes back before any VM is deleted: deleting first would
 	// leave the capacity below the held minimum, and autoscale would add a
 	// VM back (one that chaos would take for the victim's replacement).
@@ -860,7 +877,10 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 	release()
 	if err != nil {
 		f.undoSurge(ctx, ss.SKU, capacity, surge)
-		return fmt.Errorf("graceful kill of %s: the extra VM did not turn healthy (%w); capacity set back, %s left alone", id, err, id)
+		return "", fmt.Errorf("graceful kill of %s: the extra VM did not turn healthy (%w); capacity set back, %s left alone", id, err, id)
+	}
+	if substitute {
+		id, iid = f.sameZoneAs(before, id, iid, extra.Zone)
 	}
 	err = f.call(ctx, actVMDelete, func() error {
 		// Not waited on: the deletion waits for the VM to approve its
@@ -869,9 +889,30 @@ func (f *Fleet) surgeThenDelete(ctx context.Context, id, iid string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete VM %s after %s joined: %w (capacity is one above where it was)", id, surge, err)
+		return "", fmt.Errorf("delete VM %s after %s joined: %w (capacity is one above where it was)", id, surge, err)
 	}
-	return nil
+	return id, nil
+}
+
+// sameZoneAs is the VM to delete once the extra VM serves: the victim when
+// the extra VM landed in its zone, else the old VM in service in the extra
+// VM's zone (the zones then stay even); the victim where there is none. It
+// reads nothing: the delete must follow the minimum's release at once.
+func (f *Fleet) sameZoneAs(before []fleet.Instance, id, iid, zone string) (string, string) {
+	for _, in := range before {
+		if in.ID == id && in.Zone == zone {
+			return id, iid
+		}
+	}
+	for _, in := range before {
+		if in.Zone == zone && in.InService() {
+			if n, ok := f.instanceID(in.ID); ok {
+				slog.Debug("graceful kill takes the old VM in the extra VM's zone", "planned", id, "instead", in.ID, "zone", zone)
+				return in.ID, n
+			}
+		}
+	}
+	return id, iid
 }
 
 func (f *Fleet) setCapacity(ctx context.Context, sku *armcompute.SKU, n int64) error {
@@ -889,10 +930,10 @@ func (f *Fleet) setCapacity(ctx context.Context, sku *armcompute.SKU, n int64) e
 	return nil
 }
 
-// waitForNew polls until a VM not in known is in service, and returns its
-// name; on failure, the name of the new VM seen, if any.
-func (f *Fleet) waitForNew(ctx context.Context, known map[string]bool) (string, error) {
-	seen := ""
+// waitForNew polls until a VM not in known is in service, and returns it;
+// on failure, the new VM seen, if any (its ID empty when none was).
+func (f *Fleet) waitForNew(ctx context.Context, known map[string]bool) (fleet.Instance, error) {
+	var seen fleet.Instance
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
 	for {
@@ -907,9 +948,9 @@ func (f *Fleet) waitForNew(ctx context.Context, known map[string]bool) (string, 
 			if known[in.ID] {
 				continue
 			}
-			seen = in.ID
+			seen = in
 			if in.InService() {
-				return in.ID, nil
+				return in, nil
 			}
 		}
 		select {

@@ -80,11 +80,16 @@ func okURL(t *testing.T) string {
 
 func azureExperiment(t *testing.T, f *fakeAzure, mode fleet.KillMode) chaos.Report {
 	t.Helper()
+	return azureExperimentSeed(t, f, mode, 5)
+}
+
+func azureExperimentSeed(t *testing.T, f *fakeAzure, mode fleet.KillMode, seed uint64) chaos.Report {
+	t.Helper()
 	e, err := chaos.Prepare(context.Background(), chaos.Options{
 		Stack: "azure", Fleet: newFleet(f).WithWait(time.Millisecond, 5*time.Second), URL: okURL(t), Count: 1, Mode: mode,
 		Timeout: 10 * time.Second, Poll: 5 * time.Millisecond, Baseline: 20 * time.Millisecond,
 		Probe: []probe.Option{probe.Interval(10 * time.Millisecond)},
-		Rand:  rand.New(rand.NewPCG(5, 5)),
+		Rand:  rand.New(rand.NewPCG(seed, seed)),
 	})
 	if err != nil {
 		t.Fatalf("at the shipped capacity (min = desired = 3, one VM in each of zones 1-3): %v", err)
@@ -156,5 +161,40 @@ func TestChaosRefusesAbruptWhileRepairsSuspended(t *testing.T) {
 	}
 	if f.count("vms.runCommand") != 0 {
 		t.Errorf("ran a command in a guest after refusing")
+	}
+}
+
+// The extra VM lands where the scale set puts it (the fake: the zone with
+// the fewest, ties to the lowest, as zone balance does). A graceful kill of
+// a victim chaos picked removes the old VM in that zone when the victim is
+// elsewhere, so the shipped 1/1/1 stays 1/1/1.
+func TestChaosGracefulKeepsTheZonesEven(t *testing.T) {
+	t.Parallel()
+	swapped := 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		f, m := shippedFake(2)
+		rep := azureExperimentSeed(t, f, fleet.Graceful, seed)
+		if rep.Victims[0].ID != rep.Plan.Victims[0].ID {
+			swapped++
+			found := false
+			for _, e := range rep.Timeline {
+				found = found || e.Kind == chaos.EvSubstituted
+			}
+			if !found {
+				t.Errorf("seed %d: killed %s for %s without saying so", seed, rep.Victims[0].ID, rep.Plan.Victims[0].ID)
+			}
+		}
+		f.mu.Lock()
+		zones := map[string]int{}
+		for _, v := range m.active() {
+			zones[*v.Zones[0]]++
+		}
+		f.mu.Unlock()
+		if zones["1"] != 1 || zones["2"] != 1 || zones["3"] != 1 {
+			t.Errorf("seed %d: zones %v after a graceful kill of %s, want 1/1/1", seed, zones, rep.Plan.Victims[0].ID)
+		}
+	}
+	if swapped == 0 {
+		t.Errorf("no seed picked a victim outside the extra VM's zone: the test proves nothing")
 	}
 }
