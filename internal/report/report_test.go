@@ -107,9 +107,6 @@ func TestExampleIsCurrent(t *testing.T) {
 	}
 	golden(t, filepath.Join(exampleDir, "example.md"), md)
 	for name, b := range files {
-		if name == "architecture.svg" {
-			continue // diagrams/aws.svg, kept current by the plan's test
-		}
 		golden(t, filepath.Join(exampleDir, "example-charts", name), b)
 	}
 }
