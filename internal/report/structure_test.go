@@ -90,7 +90,7 @@ func TestPageStructure(t *testing.T) {
 			}
 		})
 	}
-	// The abrupt kill, as the issue pictures the sentence.
+	// The abrupt kill reads as the sentence docs/report.md quotes.
 	if want := "an abrupt kill of 1 of 3 instances: clients saw 128 failed requests of 7,850 over 9.6 s, the group was whole again after 3 m 12 s"; !strings.Contains(views[0].Shows, want) {
 		t.Errorf("abrupt kill reads %q, want %q", views[0].Shows, want)
 	}
