@@ -29,6 +29,8 @@ const (
 	Interrupted  = "interrupted"
 	Aborted      = "aborted"
 	DryRun       = "dry run"
+	// Running is the verdict of a checkpoint: the run was still going.
+	Running = "running"
 )
 
 // Options say what to kill and how. Fleet, URL, Mode and Timeout are needed.
@@ -62,6 +64,11 @@ type Options struct {
 	// with the fleet after each read while watching (a live view).
 	OnEvent  func(Event)
 	OnStatus func(Status)
+	// OnCheckpoint is called with the report so far (verdict Running)
+	// after the kills and after each read of the fleet, so a run that is
+	// killed still leaves a report; it must use the report before it
+	// returns, since the report shares its slices with the run's.
+	OnCheckpoint func(Report)
 }
 
 // Validate checks the options before anything is read.
@@ -476,6 +483,12 @@ func (e *Experiment) Run(ctx context.Context) (Report, error) {
 		return finish(Interrupted, "interrupted while killing")
 	}
 
+	checkpoint := func() {
+		if o.OnCheckpoint != nil {
+			o.OnCheckpoint(r.checkpoint(w, p.Summary()))
+		}
+	}
+	checkpoint()
 	deadline := w.firstKill.Add(o.Timeout)
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
@@ -503,6 +516,7 @@ func (e *Experiment) Run(ctx context.Context) (Report, error) {
 				emit(ev)
 			}
 		}
+		r.Reads = append(r.Reads, fleet.NewRead(now, capa, list, err))
 		if o.OnStatus != nil {
 			o.OnStatus(Status{Time: now, Elapsed: now.Sub(w.firstKill), Capacity: capa, Instances: list, Err: err})
 		}
@@ -511,6 +525,7 @@ func (e *Experiment) Run(ctx context.Context) (Report, error) {
 			r.fill(w)
 			return finish(Recovered, "")
 		}
+		checkpoint()
 		if !now.Before(deadline) {
 			emit(Event{Time: now, Kind: EvTimeout, Detail: fmt.Sprintf("not recovered within %v", o.Timeout)})
 			r.fill(w)

@@ -658,3 +658,70 @@ func TestWatchSameNameRecreate(t *testing.T) {
 		t.Errorf("the victim still healthy counted as detected or recovered")
 	}
 }
+
+// The report keeps each fleet read of the watch, and a checkpoint after
+// the kills and after each read that did not end the run: what a saved
+// run holds if the process dies before the end.
+func TestRunKeepsReadsAndCheckpoints(t *testing.T) {
+	t.Parallel()
+	f := newFake(healing()...)
+	o := opts(f, okServer(t, false))
+	o.Instances, o.Count = []string{"i-2"}, 0
+	var cps []map[string]any
+	o.OnCheckpoint = func(r Report) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var j map[string]any
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Error(err)
+		}
+		cps = append(cps, j)
+	}
+	e, err := Prepare(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake answers the watch four times: not yet noticed, unhealthy,
+	// launched, healed.
+	if len(r.Reads) != 4 {
+		t.Fatalf("%d reads, want 4: %+v", len(r.Reads), r.Reads)
+	}
+	if got := r.Reads[1]; got.Total() != 2 || got.InService["b"] != 0 || got.Desired != 3 {
+		t.Errorf("second read %+v: want 2 in service, none in zone b", got)
+	}
+	if got := r.Reads[3]; got.Total() != 3 {
+		t.Errorf("last read %+v: want 3 in service", got)
+	}
+	// After the kills, then after the three reads that did not recover.
+	if len(cps) != 4 {
+		t.Fatalf("%d checkpoints, want 4", len(cps))
+	}
+	for i, c := range cps {
+		if c["verdict"] != Running {
+			t.Errorf("checkpoint %d verdict %v, want running", i, c["verdict"])
+		}
+		if c["probe"] == nil || len(c["victims"].([]any)) != 1 {
+			t.Errorf("checkpoint %d lacks the probe or the victim: %v", i, c)
+		}
+		if got := len(c["fleet_reads"].([]any)); got != i {
+			t.Errorf("checkpoint %d has %d reads, want %d", i, got, i)
+		}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		Reads []fleet.Read `json:"fleet_reads"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil || len(j.Reads) != 4 {
+		t.Errorf("JSON fleet_reads %+v (%v)", j.Reads, err)
+	}
+}

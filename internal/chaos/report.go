@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type Report struct {
 	ClientsFailedFor *time.Duration
 	Probe            *probe.Summary
 	Verdict, Reason  string
+	// Reads are the fleet as each poll saw it while watching.
+	Reads []fleet.Read
 }
 
 // VictimReport is one killed instance's story.
@@ -81,6 +84,17 @@ func (r *Report) fill(w *watch) {
 		r.TimeToRecover = &d
 	}
 	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
+}
+
+// checkpoint is the report so far, for saving while the run goes on.
+func (r Report) checkpoint(w *watch, s probe.Summary) Report {
+	c := r
+	c.Timeline = slices.Clone(r.Timeline)
+	c.fill(w)
+	c.finishProbe(s)
+	c.End = s.End
+	c.Verdict, c.Reason = Running, "the run was still going at its last checkpoint"
+	return c
 }
 
 // Deadline is when the watch gives up: the first kill plus the timeout;
@@ -143,6 +157,7 @@ type (
 		Verdict        string           `json:"verdict"`
 		Reason         string           `json:"reason,omitempty"`
 		PlannedVictims []string         `json:"planned_victims"`
+		Reads          []fleet.Read     `json:"fleet_reads"`
 	}
 	jsonSettings struct {
 		CheckIntervalMS    float64 `json:"check_interval_ms"`
@@ -217,6 +232,10 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	if j.Warnings == nil {
 		j.Warnings = []string{}
+	}
+	j.Reads = r.Reads
+	if j.Reads == nil {
+		j.Reads = []fleet.Read{}
 	}
 	if j.Instances == nil {
 		j.Instances = []fleet.Instance{}

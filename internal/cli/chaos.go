@@ -18,6 +18,7 @@ import (
 	"stayup/internal/fleet"
 	"stayup/internal/probe"
 	"stayup/internal/project"
+	"stayup/internal/runs"
 )
 
 // exitInterrupted is the shell's code for a process ended by Ctrl-C.
@@ -33,8 +34,10 @@ type chaosOpts struct {
 	minHealthy int
 	timeout    time.Duration
 	json       bool
+	noSave     bool
 
 	root     string
+	reports  string // where the run is kept; "" saves nothing
 	open     openFleetFunc
 	poll     time.Duration // how often the fleet is read; 0: chaos's default
 	baseline time.Duration // probe before the kill; 0: chaos's default
@@ -45,7 +48,7 @@ type chaosOpts struct {
 func newChaosCmd(s streams) *cobra.Command {
 	o := &chaosOpts{open: openStackFleet}
 	cmd := &cobra.Command{
-		Use:   "chaos --stack S [--count 1] [--min-healthy 2] [--mode abrupt|graceful] [--instance ID] [--dry-run] [--yes] [--timeout D] [--json]",
+		Use:   "chaos --stack S [--count 1] [--min-healthy 2] [--mode abrupt|graceful] [--instance ID] [--dry-run] [--yes] [--timeout D] [--no-save] [--json]",
 		Short: "Kill instances of a deployed stack and measure how it heals, with a probe running",
 		Long: `chaos checks that the fleet is at its desired capacity and all healthy, picks
 instances at random (or --instance), asks, starts a probe on the stack's url,
@@ -70,7 +73,9 @@ platform that would not heal (Azure: repairs suspended). The group's minimum
 size is no limit: it is what the platform restores. --timeout defaults to
 what the stack's own settings predict, with a margin. Ctrl-C stops killing
 and watching, prints the report so far, and exits 130. Exit 1 when the fleet
-did not recover within the timeout. See docs/chaos.md.`,
+did not recover within the timeout. The report is kept, as the run goes, in
+.stayup/reports/<stack>/<time>-chaos.json (not with --no-save or --dry-run),
+for stayup report. See docs/chaos.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := project.Root(workDir())
@@ -78,6 +83,7 @@ did not recover within the timeout. See docs/chaos.md.`,
 				return err
 			}
 			o.root = root
+			o.reports = reportsDir(root, o.stack, o.noSave)
 			if !cmd.Flags().Changed("count") && len(o.instances) > 0 {
 				o.count = 0
 			}
@@ -97,6 +103,7 @@ did not recover within the timeout. See docs/chaos.md.`,
 	f.IntVar(&o.minHealthy, "min-healthy", chaos.DefaultMinHealthy, "refuse a kill that would leave fewer instances than this in service")
 	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the fleet to heal (default: what the stack's settings predict, with a margin)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/chaos.md)")
+	f.BoolVar(&o.noSave, "no-save", false, "do not keep the report under .stayup/reports/<stack>/ (stayup report charts the kept runs)")
 	return cmd
 }
 
@@ -152,11 +159,13 @@ func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
 	mode, _ := fleet.ParseKillMode(o.mode)
 	restoreHolds(ctx, sf.Fleet, s.err)
 	live := newFleetView(s.err)
+	var saver *runSaver
 	exp, err := chaos.Prepare(ctx, chaos.Options{
 		Stack: o.stack, Fleet: sf.Fleet, URL: sf.URL, MinHealthy: o.minHealthy,
 		Count: o.count, Instances: o.instances, Mode: mode, Timeout: o.timeout,
 		Poll: o.poll, Baseline: o.baselineOrDefault(), Probe: o.probe,
 		OnEvent: live.event, OnStatus: live.status,
+		OnCheckpoint: func(r chaos.Report) { saver.checkpoint(r) },
 	})
 	var refused *chaos.RefusedError
 	if errors.As(err, &refused) {
@@ -180,12 +189,17 @@ func (o *chaosOpts) Execute(ctx context.Context, s streams) error {
 	if err := confirm(s, fmt.Sprintf("Kill %d instance(s) of stack %s (%s)?", len(exp.Plan.Victims), o.stack, how), "chaos", o.stack, o.yes); err != nil {
 		return err
 	}
+	start := time.Now()
+	saver = startSave(o.reports, o.root, runs.Chaos, start, chaos.Report{Plan: exp.Plan, Start: start, End: start, Verdict: chaos.Running}, s.err)
 	live.start(sf.URL, exp.Plan)
 	rep, err := exp.Run(ctx)
 	live.close()
 	if err != nil && rep.Verdict == "" {
+		rep.End, rep.Verdict, rep.Reason = time.Now(), chaos.Aborted, err.Error()
+		saver.finish(rep)
 		return err
 	}
+	saver.finish(rep)
 	if perr := o.print(s, rep); perr != nil {
 		return perr
 	}

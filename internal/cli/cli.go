@@ -70,6 +70,7 @@ Start offline: "stayup plan --cloud aws" shows what would be deployed.`,
 	root.AddCommand(newCheckCmd(s))
 	root.AddCommand(newProbeCmd(s))
 	root.AddCommand(newDiagramCmd(s))
+	root.AddCommand(newReportCmd(s))
 	root.AddCommand(newUpCmd(s))
 	root.AddCommand(newPreviewCmd(s))
 	root.AddCommand(newDestroyCmd(s))

@@ -18,6 +18,7 @@ import (
 	"stayup/infra"
 	"stayup/internal/probe"
 	"stayup/internal/project"
+	"stayup/internal/runs"
 	"stayup/internal/stackops"
 )
 
@@ -36,6 +37,11 @@ type probeOpts struct {
 	followRedirects bool
 	allowFailures   int
 	json            bool
+	noSave          bool
+	// reports is where a --stack probe is kept ("" saves nothing); set by
+	// the command from the project root unless --no-save.
+	reports string
+	root    string
 }
 
 // stackURL reads a stack's url output. It is a variable so tests can
@@ -60,7 +66,9 @@ outside 2xx (a 3xx unless --follow-redirects), or a body without --expect.
 The seed's downtime script corresponds to
   stayup probe --interval 500ms --timeout 1s --until-failure URL
 except that a status of 400 or more (or a 3xx) fails here, where curl without
--f took any response for success. See docs/probe.md.`,
+-f took any response for success. With --stack the summary is kept, as the
+probe goes, in .stayup/reports/<stack>/<time>-probe.json (not with
+--no-save), for stayup report. See docs/probe.md.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -86,6 +94,7 @@ except that a status of 400 or more (or a 3xx) fails here, where curl without
 	f.BoolVar(&o.followRedirects, "follow-redirects", false, "follow redirects and judge the final response (otherwise a 3xx fails)")
 	f.IntVar(&o.allowFailures, "allow-failures", 0, "exit non-zero only when failures exceed this")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON (docs/probe.md)")
+	f.BoolVar(&o.noSave, "no-save", false, "with --stack, do not keep the summary under .stayup/reports/<stack>/")
 	return cmd
 }
 
@@ -163,6 +172,10 @@ func (o *probeOpts) Execute(ctx context.Context, s streams) error {
 		if err != nil {
 			return err
 		}
+		if o.root == "" {
+			o.root = root
+			o.reports = reportsDir(root, o.stack, o.noSave)
+		}
 		target, err = stackURL(ctx, root, o.stack)
 		if err != nil {
 			return err
@@ -185,9 +198,16 @@ func (o *probeOpts) Execute(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
+	var saver *runSaver
+	if o.stack != "" {
+		saver = startSave(o.reports, o.root, runs.Probe, time.Now(), running(p), s.err)
+	}
+	stopSaving := saveEvery(saver, p, probeCheckpoint)
 	live.run(p, target)
 	sum := p.Stop()
+	stopSaving()
 	live.close()
+	saver.finish(sum)
 
 	if o.json {
 		enc := json.NewEncoder(s.out)
@@ -202,6 +222,45 @@ func (o *probeOpts) Execute(ctx context.Context, s streams) error {
 		return exitError{1}
 	}
 	return nil
+}
+
+// probeCheckpoint is how often a kept probe is saved while it runs: a
+// probe killed with SIGKILL loses at most this much of its record.
+const probeCheckpoint = 5 * time.Second
+
+// running is the probe's summary so far, its verdict "running": a
+// checkpoint's pass is not the run's.
+func running(p *probe.Probe) probe.Summary {
+	s := p.Summary()
+	s.Verdict = "running"
+	return s
+}
+
+// saveEvery saves the probe's summary so far every d until the returned
+// stop is called.
+func saveEvery(saver *runSaver, p *probe.Probe, d time.Duration) (stop func()) {
+	if saver == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-p.Done():
+				return
+			case <-t.C:
+				saver.checkpoint(running(p))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // liveLine shows the probe while it runs: on a terminal one line redrawn in

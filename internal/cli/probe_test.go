@@ -123,13 +123,13 @@ func TestProbeCommandStack(t *testing.T) {
 		gotStack = stack
 		return url, nil
 	}
-	code, out, errOut := runCLI("probe", "--stack", "aws", "--duration", "100ms", "--json")
+	code, out, errOut := runCLI("probe", "--stack", "aws", "--duration", "100ms", "--no-save", "--json")
 	if code != 0 || gotStack != "aws" || !strings.Contains(out, url) {
 		t.Errorf("exit %d, stack %q, stdout %s, stderr %s", code, gotStack, out, errOut)
 	}
 
 	stackURL = func(context.Context, string, string) (string, error) { return "", errNoPulumi }
-	code, _, errOut = runCLI("probe", "--stack", "aws")
+	code, _, errOut = runCLI("probe", "--stack", "aws", "--no-save")
 	if code != 1 || !strings.Contains(errOut, "install the Pulumi CLI or pass the URL") {
 		t.Errorf("without pulumi: exit %d, stderr %q", code, errOut)
 	}

@@ -18,6 +18,7 @@ import (
 	"stayup/internal/probe"
 	"stayup/internal/project"
 	"stayup/internal/rollout"
+	"stayup/internal/runs"
 	"stayup/internal/stackops"
 )
 
@@ -51,8 +52,10 @@ type rolloutOpts struct {
 	timeout       time.Duration
 	versionPat    string
 	json          bool
+	noSave        bool
 
 	root      string
+	reports   string           // where the run is kept; "" saves nothing
 	stackOpts stackops.Options // the program and CLI settings; tests set their own
 	openStack openRolloutStack
 	openFleet openFleetFunc
@@ -66,7 +69,7 @@ type rolloutOpts struct {
 func newRolloutCmd(s streams) *cobra.Command {
 	o := &rolloutOpts{openStack: openRealRolloutStack, openFleet: openStackFleet, stackOpts: stackops.Options{Program: infra.Program}}
 	cmd := &cobra.Command{
-		Use:   "rollout --stack S --image REF [--yes] [--allow-failures 0] [--no-rollback] [--timeout D] [--json]",
+		Use:   "rollout --stack S --image REF [--yes] [--allow-failures 0] [--no-rollback] [--timeout D] [--no-save] [--json]",
 		Short: "Roll a deployed stack to a new image and prove, with a probe running, that clients saw no downtime",
 		Long: `rollout checks that the stack is deployed, that no rolling update is in
 progress, that the fleet is at its desired capacity and all healthy, and that
@@ -84,7 +87,9 @@ back: where the platform rolled back by itself (Azure), rollout refreshes the
 stack and restores the previous stayup:image; elsewhere it sets the previous
 image, runs up and waits — unless --no-rollback. The first Ctrl-C stops the
 rollout and rolls back; a second one stops the rollback too. Exit 0 only on
-success, 130 when interrupted. See docs/rollout.md.`,
+success, 130 when interrupted. The report is kept, as the run goes, in
+.stayup/reports/<stack>/<time>-rollout.json (not with --no-save), for
+stayup report. See docs/rollout.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := project.Root(workDir())
@@ -92,6 +97,7 @@ success, 130 when interrupted. See docs/rollout.md.`,
 				return err
 			}
 			o.root = root
+			o.reports = reportsDir(root, o.stack, o.noSave)
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -107,6 +113,7 @@ success, 130 when interrupted. See docs/rollout.md.`,
 	f.DurationVar(&o.timeout, "timeout", 0, "how long to wait for the cloud's rolling update, each way (default: AWS and GCP 30m, Azure 45m)")
 	f.StringVar(&o.versionPat, "version-pattern", rollout.DefaultVersionPattern, "when a response has no X-Stayup-Version header, read the version from the body with this regular expression's first group (the default matches hello-app); empty: header only")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (docs/rollout.md)")
+	f.BoolVar(&o.noSave, "no-save", false, "do not keep the report under .stayup/reports/<stack>/ (stayup report charts the kept runs)")
 	return cmd
 }
 
@@ -175,11 +182,13 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 		settle = 30 * time.Second
 	}
 	live := &rolloutView{w: s.err}
+	var saver *runSaver
 	ro, err := rollout.Prepare(ctx, rollout.Options{
 		StackName: o.stack, Stack: st, Fleet: sf.Fleet, URL: sf.URL, Image: o.image,
 		AllowFailures: o.allowFailures, NoRollback: o.noRollback, Timeout: timeout,
 		Poll: o.poll, Baseline: o.baseline, Settle: settle, Probe: o.probe, Abort: abort, VersionPattern: o.versionPat,
 		OnEvent: live.event, OnStatus: live.status,
+		OnCheckpoint: func(r rollout.Report) { saver.checkpoint(r) },
 	})
 	var refused *rollout.RefusedError
 	if errors.As(err, &refused) {
@@ -203,10 +212,15 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 		}
 	}
 	fmt.Fprintf(s.err, "probing %s; waiting up to %v for the cloud's rolling update\n", sf.URL, timeout)
+	start := time.Now()
+	saver = startSave(o.reports, o.root, runs.Rollout, start, rollout.Report{Plan: ro.Plan, Start: start, End: start, Verdict: rollout.Running}, s.err)
 	rep, err := ro.Run(ctx)
 	if err != nil && rep.Verdict == "" {
+		rep.End, rep.Verdict, rep.Reason = time.Now(), rollout.Failed, err.Error()
+		saver.finish(rep)
 		return err
 	}
+	saver.finish(rep)
 	if o.json {
 		enc := json.NewEncoder(s.out)
 		enc.SetIndent("", "  ")

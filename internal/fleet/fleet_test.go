@@ -78,3 +78,23 @@ func TestInService(t *testing.T) {
 		}
 	}
 }
+
+// A read counts instances in service per zone and every listed instance
+// per revision; a failed read keeps only its error.
+func TestNewRead(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	list := []Instance{
+		{ID: "a", Zone: "z1", State: Running, Health: Healthy, Revision: "r1"},
+		{ID: "b", Zone: "z2", State: Running, Health: Healthy, Revision: "r2"},
+		{ID: "c", Zone: "z2", State: Pending, Health: Initial, Revision: "r2"},
+	}
+	r := NewRead(now, Capacity{Desired: 3}, list, nil)
+	if r.Desired != 3 || r.Listed != 3 || r.Total() != 2 || r.InService["z2"] != 1 || r.Revisions["r2"] != 2 || r.InServiceRevisions["r2"] != 1 {
+		t.Errorf("read %+v", r)
+	}
+	bad := NewRead(now, Capacity{}, nil, errors.New("throttled"))
+	if bad.Error != "throttled" || bad.Total() != 0 || bad.InService == nil {
+		t.Errorf("failed read %+v", bad)
+	}
+}

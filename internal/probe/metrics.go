@@ -187,6 +187,12 @@ type Summary struct {
 
 	AllowedFailures int
 	Verdict         string // "pass" or "fail"
+
+	// UntilFailure is set when the probe stopped at its first failure, as
+	// the seed's downtime script does.
+	UntilFailure bool
+	// Buckets are the run second by second, for charts.
+	Buckets []Bucket
 }
 
 // Passed reports whether the failures stayed within the allowance.
@@ -306,6 +312,8 @@ func (m *Metrics) summary(end time.Time, stopped string) Summary {
 		}
 	}
 	s.Timeline = timeline(s)
+	s.UntilFailure = m.cfg.untilFailure
+	s.Buckets = m.buckets(end)
 	return s
 }
 

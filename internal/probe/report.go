@@ -40,6 +40,8 @@ type (
 		Timeline        []jsonEvent           `json:"timeline"`
 		AllowedFailures int                   `json:"allowed_failures"`
 		Verdict         string                `json:"verdict"`
+		UntilFailure    bool                  `json:"until_failure"`
+		Buckets         []jsonBucket          `json:"buckets"`
 	}
 	jsonClient struct {
 		Requests int `json:"requests"`
@@ -106,6 +108,7 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		Statuses: map[string]int{}, Errors: s.Errors,
 		Timeline:        []jsonEvent{},
 		AllowedFailures: s.AllowedFailures, Verdict: s.Verdict,
+		UntilFailure: s.UntilFailure, Buckets: jsonBuckets(s.Buckets),
 	}
 	if s.Interval > 0 {
 		j.Rate = float64(time.Second) / float64(s.Interval)

@@ -27,6 +27,8 @@ type Report struct {
 	// rests on the fleet's instances only).
 	VersionEvidence string
 	Verdict, Reason string
+	// Reads are the fleet as each poll saw it while waiting.
+	Reads []fleet.Read
 }
 
 // Phase is one step of the rollout and which versions answered during it.
@@ -81,6 +83,7 @@ type (
 		VersionEvidence string           `json:"version_evidence"`
 		Verdict         string           `json:"verdict"`
 		Reason          string           `json:"reason,omitempty"`
+		Reads           []fleet.Read     `json:"fleet_reads"`
 	}
 	jsonPhase struct {
 		Name       string         `json:"name"`
@@ -122,6 +125,10 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	if j.Instances == nil {
 		j.Instances = []fleet.Instance{}
+	}
+	j.Reads = r.Reads
+	if j.Reads == nil {
+		j.Reads = []fleet.Read{}
 	}
 	for _, p := range r.Phases {
 		v := p.Versions

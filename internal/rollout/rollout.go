@@ -73,6 +73,8 @@ const (
 	Failed         = "failed"
 	Interrupted    = "interrupted"
 	Refused        = "refused"
+	// Running is the verdict of a checkpoint: the run was still going.
+	Running = "running"
 )
 
 // Who undoes a failed rollout.
@@ -136,6 +138,11 @@ type Options struct {
 	// of the fleet (a live view).
 	OnEvent  func(Event)
 	OnStatus func(Status)
+	// OnCheckpoint is called with the report so far (verdict Running) at
+	// the start of each phase and after each read of the fleet, so a run
+	// that is killed still leaves a report; it must use the report before
+	// it returns, since the report shares its slices with the run's.
+	OnCheckpoint func(Report)
 }
 
 // Validate checks the options before anything is read.
@@ -373,6 +380,24 @@ func (x *run) begin(phase string) {
 	x.mu.Unlock()
 	x.r.Phases = append(x.r.Phases, Phase{Name: phase, Start: now})
 	x.emit("phase started", "")
+	x.checkpoint()
+}
+
+// checkpoint hands the report so far to OnCheckpoint.
+func (x *run) checkpoint() {
+	if x.o.OnCheckpoint == nil || x.p == nil {
+		return
+	}
+	c := *x.r
+	c.Phases = slices.Clone(x.r.Phases)
+	for i := range c.Phases {
+		c.Phases[i].Versions = x.versions(c.Phases[i].Name)
+	}
+	s := x.p.Summary()
+	c.Probe, c.End = &s, s.End
+	c.VersionEvidence = x.versionEvidence()
+	c.Verdict, c.Reason = Running, "the run was still going at its last checkpoint"
+	x.o.OnCheckpoint(c)
 }
 
 func (x *run) end(outcome string) {
@@ -673,9 +698,11 @@ func (x *run) converged(ctx context.Context, booted map[string]bool, report bool
 	if st.OnTarget < st.Capacity.Desired {
 		done = false
 	}
+	x.r.Reads = append(x.r.Reads, fleet.NewRead(st.Time, st.Capacity, st.Instances, st.Err))
 	if report && x.o.OnStatus != nil {
 		x.o.OnStatus(st)
 	}
+	x.checkpoint()
 	return st, done
 }
 

@@ -726,3 +726,57 @@ func TestRecreatesOnAzureOnly(t *testing.T) {
 		}
 	}
 }
+
+// The report keeps every fleet read, whose revisions converge on the
+// target, and the run is checkpointed (verdict running) at each phase and
+// read: what a saved run holds if the process dies before the end.
+func TestReadsAndCheckpoints(t *testing.T) {
+	t.Parallel()
+	c := rollouttest.New(t, "aws", "v1", 3, step)
+	s := rollouttest.NewStack(c, "v1")
+	o := opts(c, s, "v2")
+	var phasesSeen []string
+	n := 0
+	o.OnCheckpoint = func(r Report) {
+		n++
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var j struct {
+			Verdict string         `json:"verdict"`
+			P       map[string]any `json:"probe"`
+			Phases  []struct {
+				Name string `json:"name"`
+			} `json:"phases"`
+		}
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Error(err)
+		}
+		if j.Verdict != Running || j.P == nil || len(j.Phases) == 0 {
+			t.Errorf("checkpoint %d: verdict %q, probe %v, phases %v", n, j.Verdict, j.P != nil, j.Phases)
+			return
+		}
+		if last := j.Phases[len(j.Phases)-1].Name; !slices.Contains(phasesSeen, last) {
+			phasesSeen = append(phasesSeen, last)
+		}
+	}
+	r := runRollout(t, context.Background(), o)
+	if r.Verdict != Succeeded {
+		t.Fatalf("verdict %q (%s)", r.Verdict, r.Reason)
+	}
+	if want := []string{PhaseBaseline, PhaseUp, PhaseRoll, PhaseSettle}; !slices.Equal(phasesSeen, want) {
+		t.Errorf("checkpoints in phases %v, want %v", phasesSeen, want)
+	}
+	if len(r.Reads) < 2 || n < len(r.Reads)+4 {
+		t.Fatalf("%d reads, %d checkpoints", len(r.Reads), n)
+	}
+	target := r.Final.Target
+	if got := r.Reads[len(r.Reads)-1]; got.InServiceRevisions[target] != 3 || len(got.Revisions) != 1 {
+		t.Errorf("last read %+v: want all 3 on %s", got, target)
+	}
+	if got := r.Reads[0]; got.Revisions[target] == 3 {
+		t.Errorf("first read %+v already all on the target", got)
+	}
+}
