@@ -106,7 +106,7 @@ func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
 	}
 	if op == "up" {
 		cmd.Flags().StringVar(&o.failOn, "fail-on", string(policy.High), "refuse to deploy on a compliance finding at or above this severity: critical, high, medium or low")
-		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed)")
+		cmd.Flags().BoolVar(&o.force, "force", false, "deploy despite compliance findings (they are still printed) or a rolling update in progress")
 		cmd.Flags().BoolVar(&o.refreshBase, "refresh-base-image", false, "move the pinned OS image (stayup:baseImage) to the newest one: the fleet rolls onto it")
 		cmd.Flags().DurationVar(&o.wait, "wait", defaultUpWait, "after deploying, wait this long for the fleet to serve: every instance on the current template and the desired size in service behind the load balancer (0: do not wait)")
 		cmd.Flags().BoolVar(&o.skipDoctor, "skip-doctor", false, "deploy without first checking the account (stayup doctor)")
@@ -245,7 +245,9 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	if err := o.checkConfig(ctx, st, s); err != nil {
 		return err
 	}
-	o.restoreHolds(ctx, st, s)
+	if err := o.beforeUp(ctx, st, s); err != nil {
+		return err
+	}
 	changes, err := st.Preview(ctx)
 	if err != nil {
 		return err
@@ -403,27 +405,45 @@ func (o *stackOpOpts) checkConfig(ctx context.Context, st stackOps, s streams) e
 	return nil
 }
 
-// restoreHolds, before an up, puts back what a chaos run that died left
-// held on the deployed fleet (see restoreHolds in status.go): the program
-// does not declare it, so the deploy would not. A stack not deployed yet
-// has no fleet output and nothing to restore; a fleet that cannot be
-// opened here is left to the deploy to report.
-func (o *stackOpOpts) restoreHolds(ctx context.Context, st stackOps, s streams) {
+// beforeUp looks at the deployed fleet before an up. It puts back what a
+// chaos run that died left held (see restoreHolds in status.go): the
+// program does not declare it, so the deploy would not. And it refuses an
+// up during the cloud's rolling update, unless --force: on AWS the
+// provider cancels a running instance refresh and starts another when the
+// launch template changes, and on Azure and GCP the model or template
+// would change under the roll; rollout owns those, and status shows when
+// they are over. A stack not deployed yet has no fleet; a fleet that
+// cannot be opened here is left to the deploy to report.
+func (o *stackOpOpts) beforeUp(ctx context.Context, st stackOps, s streams) error {
 	if o.fleetOf == nil {
-		return
+		return nil
 	}
 	out, err := st.Outputs(ctx)
 	if err != nil || out["fleet"] == nil {
-		slog.Debug("no deployed fleet to restore holds on", "stack", o.stack, "err", err)
-		return
+		slog.Debug("no deployed fleet to look at before up", "stack", o.stack, "err", err)
+		return nil
 	}
 	sf, err := o.fleetOf(ctx, o.stack, out)
 	if err != nil {
-		slog.Debug("could not open the fleet to restore holds", "stack", o.stack, "err", err)
-		return
+		slog.Debug("could not open the fleet before up", "stack", o.stack, "err", err)
+		return nil
 	}
 	defer sf.Close()
 	restoreHolds(ctx, sf.Fleet, s.err)
+	r, err := sf.Fleet.Rollout(ctx)
+	if err != nil {
+		fmt.Fprintf(s.err, "stayup: warning: could not tell whether a rolling update is in progress: %v\n", err)
+		return nil
+	}
+	if !r.InProgress {
+		return nil
+	}
+	msg := fmt.Sprintf("a rolling update is in progress on stack %s (%s)", o.stack, rolloutText(r))
+	if o.force {
+		fmt.Fprintf(s.err, "stayup: %s; deploying anyway (--force)\n", msg)
+		return nil
+	}
+	return fmt.Errorf("%s: an up now would restart it or change what it rolls to; wait until `stayup status --stack %s` shows none, or deploy anyway with --force", msg, o.stack)
 }
 
 // errNotConfirmed is returned when the user answers no.

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"stayup/internal/fleet"
 	"stayup/internal/plan"
 	"stayup/internal/policy"
 	"stayup/internal/stackops"
@@ -292,5 +294,39 @@ func TestUpRestoresStaleHoldsBeforeDeploying(t *testing.T) {
 				t.Errorf("stderr %q: want the restore said exactly when it happened", errOut.String())
 			}
 		})
+	}
+}
+
+// rollingFleet is a fleet in the middle of its cloud's rolling update.
+type rollingFleet struct{ *scriptedFleet }
+
+func (rollingFleet) Rollout(context.Context) (fleet.Rollout, error) {
+	return fleet.Rollout{InProgress: true, Status: "InProgress", Percent: 33, Target: "lt-1:5"}, nil
+}
+
+// An up during the cloud's rolling update would restart it (AWS cancels a
+// running refresh and starts another on a launch template change): refused
+// before the preview, unless --force.
+func TestUpRefusesDuringARollingUpdate(t *testing.T) {
+	t.Parallel()
+	for _, force := range []bool{false, true} {
+		fake := &fakeStack{changes: stackops.Changes{"update": 1}, outputs: map[string]any{"cloud": "aws", "fleet": map[string]any{"asgName": "g"}}}
+		o := &stackOpOpts{
+			op: "up", stack: "dev", yes: true, force: force, root: t.TempDir(), severity: policy.High, signals: make(chan os.Signal),
+			check: func(string, map[string]string) (*plan.Result, error) { return &plan.Result{}, nil },
+			open:  func(context.Context, stackops.Options, bool) (stackOps, error) { return fake, nil },
+			fleetOf: func(context.Context, string, map[string]any) (*stackFleet, error) {
+				return &stackFleet{Fleet: rollingFleet{&scriptedFleet{}}, Close: func() {}}, nil
+			},
+		}
+		var out, errOut bytes.Buffer
+		err := o.Execute(context.Background(), streams{in: strings.NewReader(""), out: &out, err: &errOut})
+		upped := slices.Contains(fake.calls, "up")
+		switch {
+		case !force && (err == nil || !strings.Contains(err.Error(), "a rolling update is in progress") || upped):
+			t.Errorf("without --force: err %v, calls %v; want a refusal before the preview", err, fake.calls)
+		case force && (err != nil || !upped || !strings.Contains(errOut.String(), "deploying anyway (--force)")):
+			t.Errorf("with --force: err %v, calls %v, stderr %q; want the up, said", err, fake.calls, errOut.String())
+		}
 	}
 }

@@ -151,7 +151,9 @@ status=0
 mkdir -p /run/systemd/system/stayup.service.d &&
   printf '[Service]\nRestart=no\n' >/run/systemd/system/stayup.service.d/90-stayup-chaos.conf &&
   systemctl daemon-reload || status=$?
-if [ "$status" -eq 0 ]; then
+# A retried Run Command finds the container already gone (it runs with
+# --rm): that kill happened, and the check below says whether it held.
+if [ "$status" -eq 0 ] && docker inspect stayup >/dev/null 2>&1; then
   docker kill --signal KILL stayup >/dev/null || status=$?
 fi
 if [ "$status" -eq 0 ]; then
