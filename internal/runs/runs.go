@@ -50,27 +50,38 @@ func Create(dir, kind string, start time.Time, first any) (*File, error) {
 		return nil, fmt.Errorf("create the runs directory: %w", err)
 	}
 	base := start.UTC().Format(timeFormat) + "-" + kind
+	b, err := json.MarshalIndent(first, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode the run's report: %w", err)
+	}
+	// The first content is written to a temporary file and linked to the
+	// run's name: a link fails where the name exists, so two runs never
+	// share a file, and the name never shows an empty or half-written
+	// report, even to a reader the moment it appears.
+	tmp, err := os.CreateTemp(dir, "."+base+".*")
+	if err != nil {
+		return nil, fmt.Errorf("create the run's report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(append(b, '\n'))
+	serr := tmp.Sync()
+	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
+		return nil, fmt.Errorf("create the run's report: %w", err)
+	}
 	for n := 1; n < 1000; n++ {
 		name := base + ".json"
 		if n > 1 {
 			name = fmt.Sprintf("%s-%d.json", base, n)
 		}
 		path := filepath.Join(dir, name)
-		// O_EXCL claims the name: two runs never share a file.
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		err := os.Link(tmp.Name(), path)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create the run's report: %w", err)
 		}
-		f.Close()
-		rf := &File{Path: path}
-		if err := rf.Write(first); err != nil {
-			os.Remove(path)
-			return nil, err
-		}
-		return rf, nil
+		return &File{Path: path}, nil
 	}
 	return nil, fmt.Errorf("create the run's report: every name for %s in %s is taken", base, dir)
 }
