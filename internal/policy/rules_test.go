@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,6 +236,9 @@ var mutations = []mutation{
 	{"azure-identity-scoped", "azure-acr", "subscription scope", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "scope", "/subscriptions/00000000-0000-4000-8000-000000000000"), "scope it to the one resource"},
 	{"azure-host-ssh-keys", "azure", "passwords on", setIn(vmssT, "stayup-fleet", vmp+"osProfile.linuxConfiguration.disablePasswordAuthentication", false), "disablePasswordAuthentication = true"},
 	{"azure-host-ssh-keys", "azure", "no key", setIn(vmssT, "stayup-fleet", vmp+"osProfile.linuxConfiguration.ssh.publicKeys", []any{}), "ssh.publicKeys"},
+	{"azure-host-metadata-from-container", "azure", "wireserver reachable", editBoot(`for blocked in 169.254.169.254 168.63.129.16; do`, `for blocked in 169.254.169.254; do`), "168.63.129.16 (the wireserver)"},
+	{"azure-host-metadata-from-container", "azure", "container starts unblocked", editBoot(`Requires=docker.service stayup-metadata-block.service`, `Requires=docker.service`), "does not wait for stayup-metadata-block.service"},
+	{"azure-host-metadata-from-container", "azure-acr", "no block", editBoot(`--jump REJECT)`, `--jump ACCEPT)`), "no boot script rejects"},
 	{"azure-host-encryption-at-host", "azure", "off", setIn(vmssT, "stayup-fleet", vmp+"securityProfile.encryptionAtHost", false), "encryptionAtHost = true"},
 	{"azure-host-trusted-launch", "azure", "no secure boot", setIn(vmssT, "stayup-fleet", vmp+"securityProfile.uefiSettings.secureBootEnabled", false), `securityType = "TrustedLaunch"`},
 	{"azure-transport-https", "azure-tls", "HTTP serves", in(gwT, "stayup-gw", func(t *testing.T, r *graph.Resource) {
@@ -257,6 +261,21 @@ var mutations = []mutation{
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// editBoot replaces text in the Azure scale set's cloud-config (base64 in
+// its custom data), failing when the text is not there.
+func editBoot(old, new string) func(*testing.T, *graph.Graph) {
+	return in(vmssT, "stayup-fleet", func(t *testing.T, r *graph.Resource) {
+		raw, err := base64.StdEncoding.DecodeString(r.Str(vmp + "osProfile.customData"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), old) {
+			t.Fatalf("the cloud-config has no %q", old)
+		}
+		set(t, r, vmp+"osProfile.customData", base64.StdEncoding.EncodeToString([]byte(strings.Replace(string(raw), old, new, 1))))
+	})
+}
 
 // TestRulesPassAndFail proves each rule both ways on the real plans: the
 // passing plan gets no unwaived finding from it, and every mutation gets
