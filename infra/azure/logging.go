@@ -58,7 +58,18 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		return nil, err
 	}
 
-	// Flow logs are written to a storage account: private, TLS 1.2 only.
+	// Flow logs are written to a storage account: private, TLS 1.2 only,
+	// and reachable from no network. Network Watcher writes as a trusted
+	// service, which the AzureServices bypass lets through ("Trusted access
+	// for resources registered in your Microsoft Entra tenant": Azure
+	// networking services, Microsoft.Network, "Store and analyze network
+	// traffic logs, including through the Azure Network Watcher"; Azure
+	// Storage network security). Public network access stays Enabled: off
+	// would leave private endpoints only, and the bypass with it. Shared-key
+	// access stays on: nothing shows that a flow log without a managed
+	// identity of its own writes to an account that refuses keys, and a
+	// flow log that silently stops writing is worse than a key no one here
+	// hands out.
 	account, err := storage.NewStorageAccount(ctx, "stayupflowlogs", &storage.StorageAccountArgs{
 		ResourceGroupName:      sc.resourceGroup,
 		Location:               pulumi.String(sc.location),
@@ -67,7 +78,11 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		MinimumTlsVersion:      pulumi.String("TLS1_2"),
 		EnableHttpsTrafficOnly: pulumi.Bool(true),
 		AllowBlobPublicAccess:  pulumi.Bool(false),
-		Tags:                   tags(ctx),
+		NetworkRuleSet: &storage.NetworkRuleSetArgs{
+			DefaultAction: storage.DefaultActionDeny,
+			Bypass:        pulumi.String("AzureServices"),
+		},
+		Tags: tags(ctx),
 	}, parent)
 	if err != nil {
 		return nil, err

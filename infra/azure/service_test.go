@@ -192,8 +192,15 @@ func TestHostHardening(t *testing.T) {
 	if off := testkit.Only(t, plan(t, "stayup:encryptionAtHost", "false"), vmssType); testkit.Bool(t, off, vm+"securityProfile.encryptionAtHost") {
 		t.Error("stayup:encryptionAtHost=false does not turn it off")
 	}
-	if vmss.Str("identity.type") != "SystemAssigned" {
-		t.Errorf("identity = %v, want system-assigned", vmss.Get("identity"))
+	// A public image: no identity, and a deployed one is kept rather than
+	// removed (a change of identity rolls the scale set's VMs).
+	if vmss.Get("identity") != nil || !slices.Contains(vmss.IgnoreChanges, "identity") {
+		t.Errorf("public image: identity = %v (ignoreChanges %v), want none, and a deployed one kept", vmss.Get("identity"), vmss.IgnoreChanges)
+	}
+	acr := testkit.Only(t, plan(t, "stayup:image", "stayupacr.azurecr.io/web:v2", "stayup:registryId",
+		"/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"), vmssType)
+	if acr.Str("identity.type") != "SystemAssigned" || slices.Contains(acr.IgnoreChanges, "identity") {
+		t.Errorf("image in ACR: identity = %v (ignoreChanges %v), want system-assigned, applied", acr.Get("identity"), acr.IgnoreChanges)
 	}
 	data, err := base64.StdEncoding.DecodeString(vmss.Str(vm + "osProfile.customData"))
 	if err != nil {
@@ -465,7 +472,12 @@ func TestGatewayAndNetworkLogsAreKept(t *testing.T) {
 	}
 	sa := g.Ref(flow.Str("storageId"))
 	if sa == nil || sa.Str("minimumTlsVersion") != "TLS1_2" || testkit.Bool(t, sa, "allowBlobPublicAccess") || !testkit.Bool(t, sa, "enableHttpsTrafficOnly") {
-		t.Errorf("flow log storage = %v, want private, HTTPS and TLS 1.2 only", sa)
+		t.Fatalf("flow log storage = %v, want private, HTTPS and TLS 1.2 only", sa)
+	}
+	// No network reaches it; Network Watcher does, as a trusted service,
+	// which needs public network access left on.
+	if sa.Str("networkRuleSet.defaultAction") != "Deny" || sa.Str("networkRuleSet.bypass") != "AzureServices" || sa.Get("publicNetworkAccess") != nil {
+		t.Errorf("flow log storage network rules = %v, public access %v: want deny by default, trusted services through", sa.Get("networkRuleSet"), sa.Get("publicNetworkAccess"))
 	}
 	// The shortest retention the workspace's tier allows is 30 days.
 	short := testkit.Only(t, plan(t, "stayup:logRetentionDays", "7"), "azure-native:operationalinsights:Workspace")

@@ -276,12 +276,25 @@ var azureRules = []Rule{
 	},
 	{
 		ID: "azure-identity-dedicated", Cloud: "azure", Category: Identity, Severity: High,
-		Title: "Scale set instances have their own managed identity, not credentials on disk",
+		Title: "Scale set instances that hold a role hold it through their own managed identity, not credentials on disk",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			for _, s := range g.ByType(azVMSS) {
-				if t := s.Str("identity.type"); !strings.Contains(t, "Assigned") {
-					out = append(out, fail(s, "scale set %s has no managed identity (type %q): set identity.type = \"SystemAssigned\" and grant it only what pulling the image needs", s.Name, t))
+				if t := s.Str("identity.type"); azHoldsRole(g, s) && !strings.Contains(t, "Assigned") {
+					out = append(out, fail(s, "scale set %s is granted a role but has no managed identity (type %q): set identity.type = \"SystemAssigned\" and grant it only what pulling the image needs", s.Name, t))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "azure-identity-unused", Cloud: "azure", Category: Identity, Severity: Low,
+		Title: "Scale set instances have no managed identity unless it holds a role",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, s := range g.ByType(azVMSS) {
+				if t := s.Str("identity.type"); strings.Contains(t, "Assigned") && !azHoldsRole(g, s) {
+					out = append(out, fail(s, "scale set %s has a %s identity that holds no role: remove it (identity.type \"None\"; a change of identity rolls the VMs), so nothing on them can get a token", s.Name, t))
 				}
 			}
 			return out
@@ -471,6 +484,29 @@ var azureRules = []Rule{
 		},
 	},
 	{
+		ID: "azure-logging-flow-storage", Cloud: "azure", Category: Logging, Severity: Medium,
+		Title:     "The flow logs' storage account denies every network and lets trusted Azure services (Network Watcher) through",
+		Standards: []string{"CKV_AZURE_35", "CKV_AZURE_36"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, fl := range g.ByType("azure-native:network:FlowLog") {
+				sa := g.Ref(fl.Get("storageId"))
+				if sa == nil || sa.Type != "azure-native:storage:StorageAccount" {
+					continue
+				}
+				switch {
+				case strings.EqualFold(sa.Str("publicNetworkAccess"), "Disabled"):
+					out = append(out, fail(sa, "storage account %s has public network access disabled: Network Watcher, a trusted service, cannot write flow logs to it; set networkRuleSet {defaultAction: Deny, bypass: AzureServices} instead", sa.Name))
+				case sa.Str("networkRuleSet.defaultAction") != "Deny":
+					out = append(out, fail(sa, "storage account %s accepts traffic from every network: set networkRuleSet.defaultAction = \"Deny\" (with bypass AzureServices for Network Watcher)", sa.Name))
+				case !slices.ContainsFunc(strings.Split(sa.Str("networkRuleSet.bypass"), ","), func(b string) bool { return strings.TrimSpace(b) == "AzureServices" }):
+					out = append(out, fail(sa, "storage account %s denies trusted Azure services (bypass %q): Network Watcher cannot write the flow logs; set networkRuleSet.bypass = \"AzureServices\"", sa.Name, sa.Str("networkRuleSet.bypass")))
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "azure-logging-boot-diagnostics", Cloud: "azure", Category: Logging, Severity: Low,
 		Title: "Scale set instances keep boot diagnostics (console output and screenshots)",
 		check: func(g *graph.Graph) []violation {
@@ -515,6 +551,19 @@ func azBootTolerance(s *graph.Resource, e map[string]any) []violation {
 			"set it between 180 s (a boot: Docker installed, the image pulled) and 300 s (the rolling upgrade's wait), e.g. 10 x 24", s.Name, tol))
 	}
 	return out
+}
+
+// azHoldsRole reports whether a role assignment goes to the scale set's
+// identity: its principal is the scale set's, or (unknown in a plan) is
+// taken from the scale set.
+func azHoldsRole(g *graph.Graph, s *graph.Resource) bool {
+	principal, _ := graph.Lookup(s.Outputs, "identity.principalId").(string)
+	for _, ra := range g.ByType(azRole) {
+		if p := ra.Str("principalId"); (principal != "" && p == principal) || (p == "" && slices.Contains(ra.Dependencies, s.URN)) {
+			return true
+		}
+	}
+	return false
 }
 
 // azMetadataAddresses are what the container must not reach: the instance

@@ -27,6 +27,7 @@ const (
 	vmssT     = "azure-native:compute:VirtualMachineScaleSet"
 	gwT       = "azure-native:network:ApplicationGateway"
 	nsgT      = "azure-native:network:NetworkSecurityGroup"
+	storageT  = "azure-native:storage:StorageAccount"
 	vmp       = "virtualMachineProfile."
 )
 
@@ -230,7 +231,9 @@ var mutations = []mutation{
 		rules := r.List("securityRules")
 		set(t, r, "securityRules."+itoa(len(rules)-1)+".access", "Allow")
 	}), "may connect anywhere"},
-	{"azure-identity-dedicated", "azure", "no identity", delIn(vmssT, "stayup-fleet", "identity"), `identity.type = "SystemAssigned"`},
+	{"azure-identity-dedicated", "azure-acr", "no identity", delIn(vmssT, "stayup-fleet", "identity"), `identity.type = "SystemAssigned"`},
+	{"azure-identity-unused", "azure", "identity without a role", setIn(vmssT, "stayup-fleet", "identity", map[string]any{"type": "SystemAssigned"}), "holds no role"},
+	{"azure-identity-unused", "azure-acr", "its role gone", dropRes("azure-native:authorization:RoleAssignment", "stayup-instance-pull"), "holds no role"},
 	{"azure-identity-no-broad-roles", "azure-acr", "contributor", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "roleDefinitionId", "/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"), "grants Contributor"},
 	{"azure-identity-scoped", "azure-acr", "resource group scope", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "scope", "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images"), "scope it to the one resource"},
 	{"azure-identity-scoped", "azure-acr", "subscription scope", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "scope", "/subscriptions/00000000-0000-4000-8000-000000000000"), "scope it to the one resource"},
@@ -257,6 +260,10 @@ var mutations = []mutation{
 	{"azure-transport-tls-policy", "azure-tls", "no policy", delIn(gwT, "stayup-gw", "sslPolicy"), "sets no TLS policy"},
 	{"azure-logging-gateway", "azure", "no logs sent", setIn("azure-native:insights:DiagnosticSetting", "stayup-logs-gateway", "logs", []any{}), "keeps no access logs"},
 	{"azure-logging-flow", "azure", "no retention", setIn("azure-native:network:FlowLog", "stayup-logs-flow", "retentionPolicy.enabled", false), "has no flow logs"},
+	{"azure-logging-flow-storage", "azure", "open to every network", setIn(storageT, "stayupflowlogs", "networkRuleSet.defaultAction", "Allow"), `defaultAction = "Deny"`},
+	{"azure-logging-flow-storage", "azure", "no network rules", delIn(storageT, "stayupflowlogs", "networkRuleSet"), `defaultAction = "Deny"`},
+	{"azure-logging-flow-storage", "azure", "trusted services denied", setIn(storageT, "stayupflowlogs", "networkRuleSet.bypass", "None"), `bypass = "AzureServices"`},
+	{"azure-logging-flow-storage", "azure", "public access off", setIn(storageT, "stayupflowlogs", "publicNetworkAccess", "Disabled"), "cannot write flow logs"},
 	{"azure-logging-boot-diagnostics", "azure", "off", setIn(vmssT, "stayup-fleet", vmp+"diagnosticsProfile.bootDiagnostics.enabled", false), "bootDiagnostics.enabled = true"},
 }
 
