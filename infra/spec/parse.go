@@ -216,6 +216,11 @@ func Parse(get Lookup) (Spec, error) {
 	if s.Cloud == Azure && s.Zones > 3 {
 		p.fail("zones", strconv.Itoa(s.Zones), "azure regions have at most 3 availability zones")
 	}
+	if s.Cloud == Azure && s.Region != "" {
+		if rule := azureRegionProblem(s.Region, len(s.ZoneNames) > 0); rule != "" {
+			p.problems = append(p.problems, Problem{Key: RegionKey[Azure], Value: s.Region, Rule: rule})
+		}
+	}
 
 	if len(p.problems) > 0 {
 		return Spec{}, &Error{Problems: p.problems}

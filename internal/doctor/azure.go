@@ -119,6 +119,7 @@ func (a *Azure) size(ctx context.Context, s spec.Spec, peak int, own Own, r *Rep
 		r.add(Check{Name: "instance type", Status: Fail, Detail: fmt.Sprintf("%s is not offered to this subscription in %s", s.InstanceType, s.Region), Fix: "choose another stayup:instanceType (az vm list-skus --location " + s.Region + " --resource-type virtualMachines)"})
 		return
 	}
+	a.regionZones(s, sku, r)
 	usable := slices.DeleteFunc(slices.Clone(sku.Zones), func(z string) bool { return slices.Contains(sku.RestrictedZones, z) })
 	slices.Sort(usable)
 	if len(usable) < s.Zones {
@@ -147,6 +148,26 @@ func (a *Azure) size(ctx context.Context, s spec.Spec, peak int, own Own, r *Rep
 		c := quotaCheck("vCPU quota", q.label, u[1], u[0], mine, need,
 			fmt.Sprintf("ask for more %s in %s (Quotas in the portal; az quota), or lower stayup:maxSize: a rolling upgrade adds a batch on top", q.label, s.Region))
 		r.add(c)
+	}
+}
+
+// regionZones confirms live what plan took from its table of zonal
+// regions (spec.AzureRegionHasZones): the resource SKUs list the zones a
+// size is offered in, and a region without zones lists none. A region the
+// table does not know but that has zones is a warning: the table is older
+// than the region, and the stack's pinned zones are what plan goes by.
+func (a *Azure) regionZones(s spec.Spec, sku *azureSKU, r *Report) {
+	zonal, _ := spec.AzureRegionHasZones(s.Region)
+	live := slices.Sorted(slices.Values(sku.Zones))
+	switch {
+	case len(live) == 0:
+		r.add(Check{Name: "region zones", Status: Fail, Detail: fmt.Sprintf("%s offers %s in no availability zone: the fleet must span two or more", s.Region, s.InstanceType),
+			Fix: "choose a region with availability zones (azure-native:location), or a size offered in its zones"})
+	case !zonal:
+		r.add(Check{Name: "region zones", Status: Warn, Detail: fmt.Sprintf("%s has zones %s live, but stayup's table of zonal regions (as of %s) does not list it", s.Region, strings.Join(live, ", "), spec.AzureZonesAsOf),
+			Fix: "keep stayup:zoneNames pinned to the zones above; the table in infra/spec is due an update"})
+	default:
+		r.add(Check{Name: "region zones", Status: OK, Detail: fmt.Sprintf("%s has zones %s, as stayup's table (as of %s) says", s.Region, strings.Join(live, ", "), spec.AzureZonesAsOf)})
 	}
 }
 

@@ -273,6 +273,26 @@ func TestAzureUnregisteredProviderFeatureQuotaZonesWatcher(t *testing.T) {
 	}
 }
 
+// The zones plan assumed from its table are confirmed from the resource
+// SKUs: a region that lists none fails, one newer than the table warns.
+func TestAzureRegionZonesConfirmedLive(t *testing.T) {
+	for _, tc := range []struct {
+		region string
+		zones  []string
+		want   Status
+	}{
+		{"westeurope", []string{"3", "1", "2"}, OK},
+		{"marsnorth", []string{"1", "2", "3"}, Warn},
+		{"westeurope", nil, Fail},
+	} {
+		r := &Report{}
+		(&Azure{}).regionZones(spec.Spec{Cloud: spec.Azure, Region: tc.region, InstanceType: "Standard_B2s"}, &azureSKU{Zones: tc.zones}, r)
+		if c := check(t, r, "region zones"); c.Status != tc.want {
+			t.Errorf("%s with zones %v: %+v, want %s", tc.region, tc.zones, c, tc.want)
+		}
+	}
+}
+
 func TestReportLinesAndBlocking(t *testing.T) {
 	r := &Report{Stack: "aws"}
 	r.add(Check{Name: "credentials", Status: OK, Detail: "me"})
