@@ -1,6 +1,8 @@
 package azure
 
 import (
+	"strings"
+
 	insights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2"
@@ -9,10 +11,6 @@ import (
 
 	"stayup/infra/spec"
 )
-
-// Azure creates one Network Watcher per region for a subscription with
-// virtual networks, in this resource group; flow logs belong to it.
-const networkWatcherGroup = "NetworkWatcherRG"
 
 // Logging is where the gateway's access logs and the network's flow logs
 // go, kept logRetentionDays.
@@ -87,10 +85,14 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 	if err != nil {
 		return nil, err
 	}
+	watcherGroup, watcherName, err := networkWatcher(ctx, name, s, sc, parent)
+	if err != nil {
+		return nil, err
+	}
 	// Every flow in and out of the virtual network (CKV_AZURE_12).
 	if _, err := network.NewFlowLog(ctx, name+"-flow", &network.FlowLogArgs{
-		ResourceGroupName:  pulumi.String(networkWatcherGroup),
-		NetworkWatcherName: pulumi.String("NetworkWatcher_" + sc.location),
+		ResourceGroupName:  watcherGroup,
+		NetworkWatcherName: watcherName,
 		Location:           pulumi.String(sc.location),
 		TargetResourceId:   net.VNet.ID(),
 		StorageId:          account.ID(),
@@ -105,4 +107,31 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		return nil, err
 	}
 	return l, ctx.RegisterResourceOutputs(l, pulumi.Map{"workspace": l.Workspace.Name})
+}
+
+// networkWatcher is the resource group and name of the region's Network
+// Watcher, which flow logs belong to. There is one per region per
+// subscription: Azure creates it, NetworkWatcher_<region> in
+// NetworkWatcherRG, some time after the region's first virtual network,
+// unless a policy puts it elsewhere or turns that off ("Enable or disable
+// Azure Network Watcher"). So `stayup up` looks it up and pins its id
+// (stayup:networkWatcher). Where there is none, the program creates it in
+// the stack's resource group, and Pulumi never deletes it: a later up pins
+// it like any other, and only the group's deletion (destroy) removes it.
+func networkWatcher(ctx *pulumi.Context, name string, s spec.Spec, sc scope, parent pulumi.ResourceOption) (group, watcher pulumi.StringInput, err error) {
+	if id := s.Azure.NetworkWatcher; id != "" {
+		parts := strings.Split(id, "/")
+		// /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/networkWatchers/<name>
+		return pulumi.String(parts[4]), pulumi.String(parts[8]), nil
+	}
+	w, err := network.NewNetworkWatcher(ctx, name+"-watcher", &network.NetworkWatcherArgs{
+		ResourceGroupName:  sc.resourceGroup,
+		Location:           pulumi.String(sc.location),
+		NetworkWatcherName: pulumi.String("NetworkWatcher_" + sc.location),
+		Tags:               tags(ctx),
+	}, parent, pulumi.RetainOnDelete(true))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sc.resourceGroup, w.Name, nil
 }

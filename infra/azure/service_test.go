@@ -485,3 +485,33 @@ func TestGatewayAndNetworkLogsAreKept(t *testing.T) {
 		t.Errorf("7 days asked: workspace keeps %d, want its minimum 30", got)
 	}
 }
+
+// The flow log belongs to the region's Network Watcher: the one stayup up
+// found and pinned, wherever it is, and no other; where there is none, one
+// the program creates in the stack's group and Pulumi never deletes.
+func TestFlowLogUsesTheRegionsNetworkWatcher(t *testing.T) {
+	t.Parallel()
+	const pinned = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/policy-watchers/providers/Microsoft.Network/networkWatchers/nw-westeurope"
+	g := plan(t, "stayup:networkWatcher", pinned)
+	if ws := g.ByType("azure-native:network:NetworkWatcher"); len(ws) != 0 {
+		t.Errorf("a watcher is pinned, yet the program creates %d", len(ws))
+	}
+	flow := testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("resourceGroupName") != "policy-watchers" || flow.Str("networkWatcherName") != "nw-westeurope" {
+		t.Errorf("flow log under %s/%s, want the pinned watcher's policy-watchers/nw-westeurope", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+
+	g = plan(t)
+	w := testkit.Only(t, g, "azure-native:network:NetworkWatcher")
+	rg := testkit.Only(t, g, "azure-native:resources:ResourceGroup")
+	if !w.RetainOnDelete || w.Str("networkWatcherName") != "NetworkWatcher_westeurope" || w.Str("resourceGroupName") != graph.Lookup(rg.Outputs, "name") {
+		t.Errorf("created watcher %v (retained %v), want NetworkWatcher_westeurope in the stack's group, kept on delete", w.Inputs, w.RetainOnDelete)
+	}
+	flow = testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("networkWatcherName") != graph.Lookup(w.Outputs, "name") || flow.Str("resourceGroupName") != w.Str("resourceGroupName") {
+		t.Errorf("flow log under %s/%s, want the created watcher", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+	if _, err := spec.Parse(spec.MapLookup(map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:networkWatcher": "NetworkWatcher_westeurope"})); err == nil || !strings.Contains(err.Error(), "stayup:networkWatcher") {
+		t.Errorf("a watcher named, not given by id: %v, want refused", err)
+	}
+}

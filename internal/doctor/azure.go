@@ -171,31 +171,33 @@ func (a *Azure) regionZones(s spec.Spec, sku *azureSKU, r *Report) {
 	}
 }
 
-// watcher finds the region's Network Watcher. Azure creates one per region
-// per subscription, NetworkWatcher_<region> in NetworkWatcherRG, when the
-// first virtual network is made, unless a policy put it elsewhere or turned
-// the automatic creation off; the program's flow log names that one.
+// watcher finds the region's Network Watcher, as up does before it pins
+// it (stayup:networkWatcher). Azure creates one per region per
+// subscription, NetworkWatcher_<region> in NetworkWatcherRG, some time
+// after the region's first virtual network, unless a policy puts it
+// elsewhere or turns that off; the flow log belongs to whichever it is.
+// Where there is none, the program creates one: nothing blocks.
 func (a *Azure) watcher(ctx context.Context, s spec.Spec, r *Report) {
 	ws, err := a.API.NetworkWatchers(ctx)
 	if err != nil {
 		r.add(failed("network watcher", "list the subscription's Network Watchers", err, "az network watcher list"))
 		return
 	}
-	want := strings.ToLower(fmt.Sprintf("/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_%s", s.Region))
 	for _, w := range ws {
-		if !strings.EqualFold(strings.ReplaceAll(w.Location, " ", ""), s.Region) {
+		if !stackops.SameAzureLocation(w.Location, s.Region) {
 			continue
 		}
-		if strings.HasSuffix(strings.ToLower(w.ID), want) {
-			r.add(Check{Name: "network watcher", Status: OK, Detail: w.ID})
+		detail := w.ID + ": up pins it as " + stackops.NetworkWatcherKey
+		if s.Azure.NetworkWatcher != "" && !strings.EqualFold(s.Azure.NetworkWatcher, w.ID) {
+			r.add(Check{Name: "network watcher", Status: Warn, Detail: fmt.Sprintf("%s pins %s, but %s's Network Watcher is %s", stackops.NetworkWatcherKey, s.Azure.NetworkWatcher, s.Region, w.ID),
+				Fix: "up moves the pin to it (the flow log is recreated there)"})
 			return
 		}
-		r.add(Check{Name: "network watcher", Status: Fail, Detail: fmt.Sprintf("%s's Network Watcher is %s, not NetworkWatcher_%s in NetworkWatcherRG, where the flow log looks", s.Region, w.ID, s.Region),
-			Fix: "there is one per region per subscription: until the program takes its id, deploy where it is in NetworkWatcherRG"})
+		r.add(Check{Name: "network watcher", Status: OK, Detail: detail})
 		return
 	}
-	r.add(Check{Name: "network watcher", Status: Fail, Detail: fmt.Sprintf("%s has no Network Watcher yet: the flow log needs one", s.Region),
-		Fix: fmt.Sprintf("az group create --name NetworkWatcherRG --location %s && az network watcher configure --resource-group NetworkWatcherRG --locations %s --enabled true", s.Region, s.Region)})
+	r.add(Check{Name: "network watcher", Status: Warn, Detail: fmt.Sprintf("%s has no Network Watcher yet: up creates NetworkWatcher_%s in the stack's resource group (kept by Pulumi, deleted with the group on destroy)", s.Region, s.Region),
+		Fix: fmt.Sprintf("nothing to do; to keep it outside the stack: az group create --name NetworkWatcherRG --location %s && az network watcher configure --resource-group NetworkWatcherRG --locations %s --enabled true", s.Region, s.Region)})
 }
 
 // azureClients is the real azureAPI.
