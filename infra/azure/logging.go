@@ -109,6 +109,9 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 	return l, ctx.RegisterResourceOutputs(l, pulumi.Map{"workspace": l.Workspace.Name})
 }
 
+// defaultWatcherGroup is where Azure creates a region's Network Watcher.
+const defaultWatcherGroup = "NetworkWatcherRG"
+
 // networkWatcher is the resource group and name of the region's Network
 // Watcher, which flow logs belong to. There is one per region per
 // subscription: Azure creates it, NetworkWatcher_<region> in
@@ -120,9 +123,17 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 // it like any other, and only the group's deletion (destroy) removes it.
 func networkWatcher(ctx *pulumi.Context, name string, s spec.Spec, sc scope, parent pulumi.ResourceOption) (group, watcher pulumi.StringInput, err error) {
 	if id := s.Azure.NetworkWatcher; id != "" {
-		parts := strings.Split(id, "/")
 		// /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/networkWatchers/<name>
-		return pulumi.String(parts[4]), pulumi.String(parts[8]), nil
+		parts := strings.Split(id, "/")
+		group, name := parts[4], parts[8]
+		// ARM may spell a group's name in another case in an id than it was
+		// created with; the flow log's group and watcher are part of its
+		// id, so a stack deployed with Azure's default watcher keeps those
+		// names exactly as it named them, or its flow log would be replaced.
+		if strings.EqualFold(group, defaultWatcherGroup) && strings.EqualFold(name, "NetworkWatcher_"+sc.location) {
+			group, name = defaultWatcherGroup, "NetworkWatcher_"+sc.location
+		}
+		return pulumi.String(group), pulumi.String(name), nil
 	}
 	w, err := network.NewNetworkWatcher(ctx, name+"-watcher", &network.NetworkWatcherArgs{
 		ResourceGroupName:  sc.resourceGroup,

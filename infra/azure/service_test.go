@@ -501,6 +501,14 @@ func TestFlowLogUsesTheRegionsNetworkWatcher(t *testing.T) {
 		t.Errorf("flow log under %s/%s, want the pinned watcher's policy-watchers/nw-westeurope", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
 	}
 
+	// A stack deployed before the pin named Azure's default watcher: the id
+	// ARM returns, whatever its case, leaves the flow log as it was.
+	g = plan(t, "stayup:networkWatcher", "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/NETWORKWATCHERRG/providers/Microsoft.Network/networkWatchers/networkwatcher_westeurope")
+	flow = testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("resourceGroupName") != "NetworkWatcherRG" || flow.Str("networkWatcherName") != "NetworkWatcher_westeurope" {
+		t.Errorf("flow log under %s/%s, want NetworkWatcherRG/NetworkWatcher_westeurope as deployed", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+
 	g = plan(t)
 	w := testkit.Only(t, g, "azure-native:network:NetworkWatcher")
 	rg := testkit.Only(t, g, "azure-native:resources:ResourceGroup")
