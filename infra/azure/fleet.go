@@ -80,6 +80,21 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 		return nil, fmt.Errorf("render cloud-init: %w", err)
 	}
 
+	// A system-assigned identity only where it holds a role: pulling from
+	// the image's registry. Without one, nothing on the VM (and nothing
+	// that reaches its metadata service) can get a token at all. A scale
+	// set deployed with the identity keeps it (ignoreChanges): a change of
+	// the scale set's identity is a model change, which Rolling mode would
+	// roll to every VM; it holds no role once the registry's assignment
+	// is gone.
+	var identity *compute.VirtualMachineScaleSetIdentityArgs
+	keep := []string{"sku.capacity"}
+	if acrRegistry(s.Image) != "" {
+		identity = &compute.VirtualMachineScaleSetIdentityArgs{Type: compute.ResourceIdentityTypeSystemAssigned}
+	} else {
+		keep = append(keep, "identity")
+	}
+
 	f.ScaleSet, err = compute.NewVirtualMachineScaleSet(ctx, name, &compute.VirtualMachineScaleSetArgs{
 		ResourceGroupName: sc.resourceGroup,
 		Location:          pulumi.String(sc.location),
@@ -100,7 +115,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 		// No extra VMs at creation: extensions and the gateway would see
 		// instances that are deleted moments later.
 		Overprovision: pulumi.Bool(false),
-		Identity:      &compute.VirtualMachineScaleSetIdentityArgs{Type: compute.ResourceIdentityTypeSystemAssigned},
+		Identity:      identity,
 		UpgradePolicy: &compute.UpgradePolicyArgs{
 			Mode: compute.UpgradeModeRolling,
 			RollingUpgradePolicy: &compute.RollingUpgradePolicyArgs{
@@ -223,7 +238,7 @@ func newFleet(ctx *pulumi.Context, name string, s spec.Spec, sc scope, zones []s
 			},
 		},
 		Tags: tags(ctx),
-	}, parent, pulumi.IgnoreChanges([]string{"sku.capacity"}),
+	}, parent, pulumi.IgnoreChanges(keep),
 		// The pools it joins must exist first.
 		pulumi.DependsOn([]pulumi.Resource{gw.Gateway, net.EgressLB}))
 	if err != nil {

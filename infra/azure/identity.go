@@ -13,8 +13,8 @@ import (
 const acrPull = "7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a"
 
 // Identity is what the scale set's system-assigned identity may do: pull
-// from the one registry the image lives in, and nothing when the image is
-// public.
+// from the one registry the image lives in. A public image needs none, and
+// the scale set then has no identity.
 type Identity struct {
 	pulumi.ResourceState
 }

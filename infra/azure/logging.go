@@ -1,6 +1,8 @@
 package azure
 
 import (
+	"strings"
+
 	insights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2"
@@ -9,10 +11,6 @@ import (
 
 	"stayup/infra/spec"
 )
-
-// Azure creates one Network Watcher per region for a subscription with
-// virtual networks, in this resource group; flow logs belong to it.
-const networkWatcherGroup = "NetworkWatcherRG"
 
 // Logging is where the gateway's access logs and the network's flow logs
 // go, kept logRetentionDays.
@@ -58,7 +56,18 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		return nil, err
 	}
 
-	// Flow logs are written to a storage account: private, TLS 1.2 only.
+	// Flow logs are written to a storage account: private, TLS 1.2 only,
+	// and reachable from no network. Network Watcher writes as a trusted
+	// service, which the AzureServices bypass lets through ("Trusted access
+	// for resources registered in your Microsoft Entra tenant": Azure
+	// networking services, Microsoft.Network, "Store and analyze network
+	// traffic logs, including through the Azure Network Watcher"; Azure
+	// Storage network security). Public network access stays Enabled: off
+	// would leave private endpoints only, and the bypass with it. Shared-key
+	// access stays on: nothing shows that a flow log without a managed
+	// identity of its own writes to an account that refuses keys, and a
+	// flow log that silently stops writing is worse than a key no one here
+	// hands out.
 	account, err := storage.NewStorageAccount(ctx, "stayupflowlogs", &storage.StorageAccountArgs{
 		ResourceGroupName:      sc.resourceGroup,
 		Location:               pulumi.String(sc.location),
@@ -67,15 +76,23 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		MinimumTlsVersion:      pulumi.String("TLS1_2"),
 		EnableHttpsTrafficOnly: pulumi.Bool(true),
 		AllowBlobPublicAccess:  pulumi.Bool(false),
-		Tags:                   tags(ctx),
+		NetworkRuleSet: &storage.NetworkRuleSetArgs{
+			DefaultAction: storage.DefaultActionDeny,
+			Bypass:        pulumi.String("AzureServices"),
+		},
+		Tags: tags(ctx),
 	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	watcherGroup, watcherName, err := networkWatcher(ctx, name, s, sc, parent)
 	if err != nil {
 		return nil, err
 	}
 	// Every flow in and out of the virtual network (CKV_AZURE_12).
 	if _, err := network.NewFlowLog(ctx, name+"-flow", &network.FlowLogArgs{
-		ResourceGroupName:  pulumi.String(networkWatcherGroup),
-		NetworkWatcherName: pulumi.String("NetworkWatcher_" + sc.location),
+		ResourceGroupName:  watcherGroup,
+		NetworkWatcherName: watcherName,
 		Location:           pulumi.String(sc.location),
 		TargetResourceId:   net.VNet.ID(),
 		StorageId:          account.ID(),
@@ -90,4 +107,42 @@ func newLogging(ctx *pulumi.Context, name string, s spec.Spec, sc scope, net *Ne
 		return nil, err
 	}
 	return l, ctx.RegisterResourceOutputs(l, pulumi.Map{"workspace": l.Workspace.Name})
+}
+
+// defaultWatcherGroup is where Azure creates a region's Network Watcher.
+const defaultWatcherGroup = "NetworkWatcherRG"
+
+// networkWatcher is the resource group and name of the region's Network
+// Watcher, which flow logs belong to. There is one per region per
+// subscription: Azure creates it, NetworkWatcher_<region> in
+// NetworkWatcherRG, some time after the region's first virtual network,
+// unless a policy puts it elsewhere or turns that off ("Enable or disable
+// Azure Network Watcher"). So `stayup up` looks it up and pins its id
+// (stayup:networkWatcher). Where there is none, the program creates it in
+// the stack's resource group, and Pulumi never deletes it: a later up pins
+// it like any other, and only the group's deletion (destroy) removes it.
+func networkWatcher(ctx *pulumi.Context, name string, s spec.Spec, sc scope, parent pulumi.ResourceOption) (group, watcher pulumi.StringInput, err error) {
+	if id := s.Azure.NetworkWatcher; id != "" {
+		// /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/networkWatchers/<name>
+		parts := strings.Split(id, "/")
+		group, name := parts[4], parts[8]
+		// ARM may spell a group's name in another case in an id than it was
+		// created with; the flow log's group and watcher are part of its
+		// id, so a stack deployed with Azure's default watcher keeps those
+		// names exactly as it named them, or its flow log would be replaced.
+		if strings.EqualFold(group, defaultWatcherGroup) && strings.EqualFold(name, "NetworkWatcher_"+sc.location) {
+			group, name = defaultWatcherGroup, "NetworkWatcher_"+sc.location
+		}
+		return pulumi.String(group), pulumi.String(name), nil
+	}
+	w, err := network.NewNetworkWatcher(ctx, name+"-watcher", &network.NetworkWatcherArgs{
+		ResourceGroupName:  sc.resourceGroup,
+		Location:           pulumi.String(sc.location),
+		NetworkWatcherName: pulumi.String("NetworkWatcher_" + sc.location),
+		Tags:               tags(ctx),
+	}, parent, pulumi.RetainOnDelete(true))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sc.resourceGroup, w.Name, nil
 }

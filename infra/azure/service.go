@@ -1,7 +1,7 @@
 // Package azure deploys the service on Azure: a Uniform virtual machine
 // scale set over the region's availability zones behind a zone-redundant
-// Application Gateway v2, with a system-assigned identity that holds no
-// role unless the image lives in the registry it may pull from.
+// Application Gateway v2; the scale set has a system-assigned identity only
+// when the image lives in a registry it must pull from.
 package azure
 
 import (

@@ -192,8 +192,15 @@ func TestHostHardening(t *testing.T) {
 	if off := testkit.Only(t, plan(t, "stayup:encryptionAtHost", "false"), vmssType); testkit.Bool(t, off, vm+"securityProfile.encryptionAtHost") {
 		t.Error("stayup:encryptionAtHost=false does not turn it off")
 	}
-	if vmss.Str("identity.type") != "SystemAssigned" {
-		t.Errorf("identity = %v, want system-assigned", vmss.Get("identity"))
+	// A public image: no identity, and a deployed one is kept rather than
+	// removed (a change of identity rolls the scale set's VMs).
+	if vmss.Get("identity") != nil || !slices.Contains(vmss.IgnoreChanges, "identity") {
+		t.Errorf("public image: identity = %v (ignoreChanges %v), want none, and a deployed one kept", vmss.Get("identity"), vmss.IgnoreChanges)
+	}
+	acr := testkit.Only(t, plan(t, "stayup:image", "stayupacr.azurecr.io/web:v2", "stayup:registryId",
+		"/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"), vmssType)
+	if acr.Str("identity.type") != "SystemAssigned" || slices.Contains(acr.IgnoreChanges, "identity") {
+		t.Errorf("image in ACR: identity = %v (ignoreChanges %v), want system-assigned, applied", acr.Get("identity"), acr.IgnoreChanges)
 	}
 	data, err := base64.StdEncoding.DecodeString(vmss.Str(vm + "osProfile.customData"))
 	if err != nil {
@@ -465,11 +472,54 @@ func TestGatewayAndNetworkLogsAreKept(t *testing.T) {
 	}
 	sa := g.Ref(flow.Str("storageId"))
 	if sa == nil || sa.Str("minimumTlsVersion") != "TLS1_2" || testkit.Bool(t, sa, "allowBlobPublicAccess") || !testkit.Bool(t, sa, "enableHttpsTrafficOnly") {
-		t.Errorf("flow log storage = %v, want private, HTTPS and TLS 1.2 only", sa)
+		t.Fatalf("flow log storage = %v, want private, HTTPS and TLS 1.2 only", sa)
+	}
+	// No network reaches it; Network Watcher does, as a trusted service,
+	// which needs public network access left on.
+	if sa.Str("networkRuleSet.defaultAction") != "Deny" || sa.Str("networkRuleSet.bypass") != "AzureServices" || sa.Get("publicNetworkAccess") != nil {
+		t.Errorf("flow log storage network rules = %v, public access %v: want deny by default, trusted services through", sa.Get("networkRuleSet"), sa.Get("publicNetworkAccess"))
 	}
 	// The shortest retention the workspace's tier allows is 30 days.
 	short := testkit.Only(t, plan(t, "stayup:logRetentionDays", "7"), "azure-native:operationalinsights:Workspace")
 	if got := testkit.Int(t, short, "retentionInDays"); got != 30 {
 		t.Errorf("7 days asked: workspace keeps %d, want its minimum 30", got)
+	}
+}
+
+// The flow log belongs to the region's Network Watcher: the one stayup up
+// found and pinned, wherever it is, and no other; where there is none, one
+// the program creates in the stack's group and Pulumi never deletes.
+func TestFlowLogUsesTheRegionsNetworkWatcher(t *testing.T) {
+	t.Parallel()
+	const pinned = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/policy-watchers/providers/Microsoft.Network/networkWatchers/nw-westeurope"
+	g := plan(t, "stayup:networkWatcher", pinned)
+	if ws := g.ByType("azure-native:network:NetworkWatcher"); len(ws) != 0 {
+		t.Errorf("a watcher is pinned, yet the program creates %d", len(ws))
+	}
+	flow := testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("resourceGroupName") != "policy-watchers" || flow.Str("networkWatcherName") != "nw-westeurope" {
+		t.Errorf("flow log under %s/%s, want the pinned watcher's policy-watchers/nw-westeurope", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+
+	// A stack deployed before the pin named Azure's default watcher: the id
+	// ARM returns, whatever its case, leaves the flow log as it was.
+	g = plan(t, "stayup:networkWatcher", "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/NETWORKWATCHERRG/providers/Microsoft.Network/networkWatchers/networkwatcher_westeurope")
+	flow = testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("resourceGroupName") != "NetworkWatcherRG" || flow.Str("networkWatcherName") != "NetworkWatcher_westeurope" {
+		t.Errorf("flow log under %s/%s, want NetworkWatcherRG/NetworkWatcher_westeurope as deployed", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+
+	g = plan(t)
+	w := testkit.Only(t, g, "azure-native:network:NetworkWatcher")
+	rg := testkit.Only(t, g, "azure-native:resources:ResourceGroup")
+	if !w.RetainOnDelete || w.Str("networkWatcherName") != "NetworkWatcher_westeurope" || w.Str("resourceGroupName") != graph.Lookup(rg.Outputs, "name") {
+		t.Errorf("created watcher %v (retained %v), want NetworkWatcher_westeurope in the stack's group, kept on delete", w.Inputs, w.RetainOnDelete)
+	}
+	flow = testkit.Only(t, g, "azure-native:network:FlowLog")
+	if flow.Str("networkWatcherName") != graph.Lookup(w.Outputs, "name") || flow.Str("resourceGroupName") != w.Str("resourceGroupName") {
+		t.Errorf("flow log under %s/%s, want the created watcher", flow.Str("resourceGroupName"), flow.Str("networkWatcherName"))
+	}
+	if _, err := spec.Parse(spec.MapLookup(map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:networkWatcher": "NetworkWatcher_westeurope"})); err == nil || !strings.Contains(err.Error(), "stayup:networkWatcher") {
+		t.Errorf("a watcher named, not given by id: %v, want refused", err)
 	}
 }

@@ -20,6 +20,12 @@ import (
 // writes it.
 func watcherScript(t *testing.T) string {
 	t.Helper()
+	return bootFile(t, "/etc/stayup/on-terminate.sh")
+}
+
+// bootFile is one file the shipped cloud-init writes.
+func bootFile(t *testing.T, path string) string {
+	t.Helper()
 	doc, err := azure.CloudInit(mustSpec(t))
 	if err != nil {
 		t.Fatal(err)
@@ -34,11 +40,11 @@ func watcherScript(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for _, f := range parsed.WriteFiles {
-		if f.Path == "/etc/stayup/on-terminate.sh" {
+		if f.Path == path {
 			return f.Content
 		}
 	}
-	t.Fatal("cloud-init writes no /etc/stayup/on-terminate.sh")
+	t.Fatalf("cloud-init writes no %s", path)
 	return ""
 }
 
@@ -132,11 +138,11 @@ func TestWatcherDrainsBeforeItApproves(t *testing.T) {
 			}, ", ") + `]}`
 			got := runWatcher(t, events)
 			want := []string{
-				"iptables --insert " + rule,
+				"iptables --wait --insert " + rule,
 				fmt.Sprintf("sleep %d", wait),
 				"systemctl stop stayup.service",
 				`approve {"StartRequests": [{"EventId": "ours"}]}`,
-				"iptables --delete " + rule,
+				"iptables --wait --delete " + rule,
 				"systemctl start stayup.service",
 				"sleep 5",
 			}
@@ -156,5 +162,59 @@ func TestWatcherWaitFitsGatewayAndNotice(t *testing.T) {
 	gateway := spec.HealthCheckInterval*time.Duration(spec.UnhealthyThreshold) + spec.HealthCheckTimeout
 	if azure.DrainWait < gateway+5*time.Second || azure.DrainWait > 30*time.Second {
 		t.Errorf("drain wait %v: want the gateway's %v plus a poll, within a Preempt's 30 s notice", azure.DrainWait, gateway)
+	}
+}
+
+// The block installs one REJECT per address in DOCKER-USER, the chain that
+// sees forwarded (container) traffic and not the host's own, and run again
+// (a Docker restart runs the unit again) adds no duplicate. The unit is
+// bound to Docker and ordered before the container, which requires it.
+func TestMetadataBlockedFromTheContainer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// iptables --check succeeds once the rule was inserted, as the real one.
+	stub := `#!/bin/bash
+all="$*"; rule="${all#--wait --check }"; rule="${rule#--wait --insert }"
+case "$*" in
+*--check*) grep -qxF "$rule" "$STUB/rules" 2>/dev/null ;;
+*--insert*) echo "$rule" >>"$STUB/rules"; echo "iptables $*" >>"$STUB/log" ;;
+*) exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(bin, "iptables"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "metadata-block.sh")
+	if err := os.WriteFile(script, []byte(bootFile(t, "/etc/stayup/metadata-block.sh")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cmd := exec.Command("bash", script)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "STUB="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the block failed: %v\n%s", err, out)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "log"))
+	want := "iptables --wait --insert DOCKER-USER --destination 169.254.169.254 --jump REJECT\n" +
+		"iptables --wait --insert DOCKER-USER --destination 168.63.129.16 --jump REJECT\n"
+	if string(b) != want {
+		t.Errorf("two runs of the block did\n%s\nwant\n%s", b, want)
+	}
+
+	unit := bootFile(t, "/etc/systemd/system/stayup-metadata-block.service")
+	for _, line := range []string{"BindsTo=docker.service", "After=docker.service", "Before=stayup.service", "WantedBy=docker.service", "RemainAfterExit=yes"} {
+		if !strings.Contains(unit, line+"\n") {
+			t.Errorf("the block's unit lacks %s", line)
+		}
+	}
+	container := bootFile(t, "/etc/systemd/system/stayup.service")
+	if !strings.Contains(container, "Requires=docker.service stayup-metadata-block.service\n") ||
+		!strings.Contains(container, "After=docker.service stayup-metadata-block.service ") {
+		t.Error("stayup.service may start before the block is in place")
 	}
 }

@@ -30,7 +30,7 @@ var Keys = []string{
 	"natGateways", "deletionProtection", "sessionManager",
 	"sshFromIap",
 	"sshPublicKey", "encryptionAtHost", "registryId", "tlsIdentity",
-	"baseImage", "zoneNames",
+	"baseImage", "zoneNames", "networkWatcher",
 }
 
 // RegionKey is the provider config key that holds each cloud's region.
@@ -203,6 +203,10 @@ func Parse(get Lookup) (Spec, error) {
 		p.fail("sshPublicKey", abbreviate(s.Azure.SSHPublicKey), "must be an OpenSSH public key (ssh-rsa or ssh-ed25519 AAAA...)")
 	}
 	s.Azure.EncryptionAtHost = p.boolean("encryptionAtHost", true)
+	s.Azure.NetworkWatcher = p.str("networkWatcher", "")
+	if s.Azure.NetworkWatcher != "" && !networkWatcherRE.MatchString(s.Azure.NetworkWatcher) {
+		p.fail("networkWatcher", s.Azure.NetworkWatcher, "must be a Network Watcher's resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/networkWatchers/<name>); `stayup up` finds the region's and sets it")
+	}
 	s.Azure.RegistryID = p.str("registryId", "")
 	switch {
 	case s.Azure.RegistryID != "" && !registryIDRE.MatchString(s.Azure.RegistryID):
@@ -219,6 +223,11 @@ func Parse(get Lookup) (Spec, error) {
 	if s.Cloud == Azure && s.Zones > 3 {
 		p.fail("zones", strconv.Itoa(s.Zones), "azure regions have at most 3 availability zones")
 	}
+	if s.Cloud == Azure && s.Region != "" {
+		if rule := azureRegionProblem(s.Region, len(s.ZoneNames) > 0); rule != "" {
+			p.problems = append(p.problems, Problem{Key: RegionKey[Azure], Value: s.Region, Rule: rule})
+		}
+	}
 
 	if len(p.problems) > 0 {
 		return Spec{}, &Error{Problems: p.problems}
@@ -232,6 +241,7 @@ var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 
 var (
 	regionRE         = regexp.MustCompile(`^[a-z][a-z0-9-]*[0-9a-z]$`)
+	networkWatcherRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/networkWatchers/[^/]+$`)
 	domainRE         = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 	keyVaultSecretRE = regexp.MustCompile(`^https://[a-z0-9-]{3,24}\.vault\.azure\.net/secrets/[A-Za-z0-9-]+(/[0-9a-f]{32})?$`)
 	userIdentityRE   = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f-]{36}/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$`)

@@ -132,6 +132,12 @@ type AzureOptions struct {
 	// RegistryID is the resource ID of the Azure Container Registry the
 	// image lives in: the instances get AcrPull on it and nothing wider.
 	RegistryID string
+	// NetworkWatcher is the resource id of the region's Network Watcher,
+	// which the flow log belongs to (stayup:networkWatcher): Azure keeps
+	// one per region per subscription, where it or a policy put it, so
+	// `stayup up` looks it up and sets it. Empty: there is none, and the
+	// program creates one.
+	NetworkWatcher string
 	// TLSIdentity is a user-assigned identity that may read the Key Vault
 	// secret named by tlsCertificate; Application Gateway reads
 	// certificates only through one.

@@ -282,16 +282,22 @@ func (v *fleetView) status(st chaos.Status) {
 		writeFleetTable(&b, blankLaunch(st.Instances), st.Time)
 	}
 	table := b.String()
+	// The age changes every read: it goes with the table, outside the
+	// comparison that decides whether to print it again.
+	var age string
+	if line := healthAge(st.Instances, st.Time); line != "" && st.Err == nil {
+		age = line + "\n"
+	}
 	if v.tty {
 		v.clear()
 		head := fmt.Sprintf("+%v since the kill, %v left of %v (Ctrl-C: stop and report)\n",
 			st.Elapsed.Round(time.Second), max(v.timeout-st.Elapsed, 0).Round(time.Second), v.timeout)
-		fmt.Fprint(v.w, head+table)
-		v.lines = strings.Count(head+table, "\n")
+		fmt.Fprint(v.w, head+table+age)
+		v.lines = strings.Count(head+table+age, "\n")
 		return
 	}
 	if table != v.last {
-		fmt.Fprintf(v.w, "+%v since the kill:\n%s", st.Elapsed.Round(100*time.Millisecond), table)
+		fmt.Fprintf(v.w, "+%v since the kill:\n%s%s", st.Elapsed.Round(100*time.Millisecond), table, age)
 		v.last = table
 	}
 }

@@ -48,6 +48,62 @@ func resolveAzureImage(ctx context.Context, cfg map[string]string) (string, erro
 	return arm.NewestImageVersion(ctx, sub, cfg[spec.RegionKey[spec.Azure]], a.Publisher, a.Offer, a.SKU)
 }
 
+// azureWatcherFinder returns the resource id of the Network Watcher in the
+// stack's region, "" when there is none; tests replace it.
+type azureWatcherFinder func(ctx context.Context, cfg map[string]string) (string, error)
+
+func resolveAzureWatcher(ctx context.Context, cfg map[string]string) (string, error) {
+	sub := stackops.AzureSubscription(ctx, cfg, os.Getenv)
+	if sub == "" {
+		return "", errors.New("cannot tell which Azure subscription this deploys to (set azure-native:subscriptionId or ARM_SUBSCRIPTION_ID)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return stackops.AzureNetworkWatcher(ctx, sub, cfg[spec.RegionKey[spec.Azure]])
+}
+
+// pinWatcher keeps stayup:networkWatcher on the region's Network Watcher
+// before an Azure up: there is one per region per subscription, which
+// Azure creates some time after the first virtual network wherever it (or a
+// policy) puts it, so it is looked up, not assumed. Set when unset, moved
+// when the pinned one is gone, dropped when the region has none (the
+// program then creates one). Every change is said on stderr.
+func pinWatcher(ctx context.Context, st pinner, stack, root string, find azureWatcherFinder, s streams) error {
+	values, err := st.Config(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := plainConfig(values)
+	if cfg["stayup:cloud"] != string(spec.Azure) {
+		return nil
+	}
+	id, err := find(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("find the Network Watcher of %s, which the flow log belongs to: %w; or set %s to its resource id", cfg[spec.RegionKey[spec.Azure]], err, stackops.NetworkWatcherKey)
+	}
+	file := project.StackFile(root, stack)
+	old, had := cfg[stackops.NetworkWatcherKey]
+	switch {
+	case id == "" && had:
+		if err := st.RemoveConfig(ctx, stackops.NetworkWatcherKey); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.err, "stayup: dropped %s %s from %s: it is gone, and %s has no Network Watcher; this up creates one\n", stackops.NetworkWatcherKey, old, file, cfg[spec.RegionKey[spec.Azure]])
+	case id == "":
+		fmt.Fprintf(s.err, "stayup: %s has no Network Watcher yet: this up creates one in the stack's resource group (kept by Pulumi, but deleted with the group on destroy)\n", cfg[spec.RegionKey[spec.Azure]])
+	case !strings.EqualFold(id, old):
+		if err := st.SetConfig(ctx, stackops.NetworkWatcherKey, id, false); err != nil {
+			return err
+		}
+		why := "the region's Network Watcher, which the flow log belongs to"
+		if had {
+			why += fmt.Sprintf(" (the pinned %s is gone: the flow log moves to it)", old)
+		}
+		fmt.Fprintf(s.err, "stayup: %s in %s\n", stackops.PinChange{Key: stackops.NetworkWatcherKey, Value: id, Why: why}, file)
+	}
+	return nil
+}
+
 // pinBefore runs before an up (or a rollout's): it seeds the pins a
 // deployed stack lacks from what it runs, resolves a new Azure stack's
 // image (its model must not start at latest), moves to the newest image

@@ -191,3 +191,62 @@ func TestRolloutRefusesUntilTemplatesAreRetained(t *testing.T) {
 		t.Errorf("aws: %v", err)
 	}
 }
+
+// The Network Watcher is looked up before every Azure up: pinned where it
+// is, moved when the pinned one is gone, dropped when the region has none
+// (the program creates one), left alone when it is where the pin says, and
+// never looked up for another cloud.
+func TestPinWatcher(t *testing.T) {
+	t.Parallel()
+	const policy = "/subscriptions/s/resourceGroups/policy-watchers/providers/Microsoft.Network/networkWatchers/nw-westeurope"
+	const gone = "/subscriptions/s/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_westeurope"
+	for _, tc := range []struct {
+		name, cloud, pinned, found string
+		want                       string // the pin after; "" none
+		calls, say                 string
+	}{
+		{"found, unpinned", "azure", "", policy, policy, "set stayup:networkWatcher", "the region's Network Watcher"},
+		{"pinned one gone", "azure", gone, policy, policy, "set stayup:networkWatcher", "is gone: the flow log moves"},
+		{"where the pin says", "azure", policy, policy, policy, "", ""},
+		{"none in the region", "azure", "", "", "", "", "this up creates one"},
+		{"none, stale pin", "azure", gone, "", "", "remove stayup:networkWatcher", "dropped"},
+		{"another cloud", "aws", "", "unused", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := &pinStack{cfg: map[string]string{"stayup:cloud": tc.cloud, "azure-native:location": "westeurope"}}
+			if tc.pinned != "" {
+				st.cfg[stackops.NetworkWatcherKey] = tc.pinned
+			}
+			looked := false
+			find := func(_ context.Context, cfg map[string]string) (string, error) {
+				looked = true
+				if cfg["azure-native:location"] != "westeurope" {
+					t.Errorf("looked up in %q", cfg["azure-native:location"])
+				}
+				return tc.found, nil
+			}
+			var errb bytes.Buffer
+			if err := pinWatcher(context.Background(), st, "s", "/p", find, streams{err: &errb}); err != nil {
+				t.Fatal(err)
+			}
+			if looked != (tc.cloud == "azure") {
+				t.Errorf("looked up %v for cloud %s", looked, tc.cloud)
+			}
+			if got := st.cfg[stackops.NetworkWatcherKey]; got != tc.want {
+				t.Errorf("pin = %q, want %q", got, tc.want)
+			}
+			if got := strings.Join(st.calls, ", "); got != tc.calls {
+				t.Errorf("calls %q, want %q", got, tc.calls)
+			}
+			if tc.say != "" && !strings.Contains(errb.String(), tc.say) {
+				t.Errorf("said %q, want %q", errb.String(), tc.say)
+			}
+		})
+	}
+	failing := func(context.Context, map[string]string) (string, error) { return "", errors.New("AuthorizationFailed") }
+	err := pinWatcher(context.Background(), &pinStack{cfg: map[string]string{"stayup:cloud": "azure"}}, "s", "/p", failing, streams{err: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), stackops.NetworkWatcherKey) {
+		t.Errorf("a failed lookup gave %v, want an error naming %s", err, stackops.NetworkWatcherKey)
+	}
+}

@@ -210,6 +210,9 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 		if err := pinBefore(ctx, p, o.stack, o.root, false, resolveAzureImage, s); err != nil {
 			return err
 		}
+		if err := pinWatcher(ctx, p, o.stack, o.root, resolveAzureWatcher, s); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(s.err, "probing %s; waiting up to %v for the cloud's rolling update\n", sf.URL, timeout)
 	start := time.Now()

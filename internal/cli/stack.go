@@ -77,12 +77,14 @@ type stackOpOpts struct {
 	// templates, for destroy; nil: destroy does not clean them.
 	templates openTemplateCleaner
 	signals   <-chan os.Signal // nil: the process's interrupts
-	// azureImage resolves the newest Azure image version to pin.
-	azureImage newestAzureImage
+	// azureImage resolves the newest Azure image version to pin;
+	// azureWatcher finds the region's Network Watcher (nil: not looked up).
+	azureImage   newestAzureImage
+	azureWatcher azureWatcherFinder
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, doctor: upDoctor, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, doctor: upDoctor, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage, azureWatcher: resolveAzureWatcher}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -240,6 +242,11 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	if pinned {
 		if err := pinBefore(ctx, pins, o.stack, o.root, o.refreshBase, o.azureImage, s); err != nil {
 			return err
+		}
+		if o.azureWatcher != nil {
+			if err := pinWatcher(ctx, pins, o.stack, o.root, o.azureWatcher, s); err != nil {
+				return err
+			}
 		}
 	}
 	if err := o.checkConfig(ctx, st, s); err != nil {

@@ -237,8 +237,28 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	if st.BaseImage != "" {
 		p("OS image: %s (stayup:baseImage)\n", st.BaseImage)
 	}
-	writeFleetTable(s.out, st.Instances, time.Now())
+	now := time.Now()
+	writeFleetTable(s.out, st.Instances, now)
+	if line := healthAge(st.Instances, now); line != "" {
+		p("%s\n", line)
+	}
 	return nil
+}
+
+// healthAge says how old the load balancer's view in the table is, where
+// the fleet reads it less often than the instances (Azure's gateway
+// backend health); empty where it is read with them.
+func healthAge(list []fleet.Instance, now time.Time) string {
+	var oldest time.Time
+	for _, i := range list {
+		if !i.HealthAsOf.IsZero() && (oldest.IsZero() || i.HealthAsOf.Before(oldest)) {
+			oldest = i.HealthAsOf
+		}
+	}
+	if oldest.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("LB health as of %s (%v old: the load balancer's view is read less often than the instances)", oldest.Format("15:04:05"), max(now.Sub(oldest), 0).Round(time.Second))
 }
 
 // zoneKey names a deployed zone as the fleet names its instances' zones:

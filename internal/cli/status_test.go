@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"stayup/internal/chaos"
 	"stayup/internal/fleet"
 )
 
@@ -177,5 +178,48 @@ func TestFleetFromOutputs(t *testing.T) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A fleet that keeps the load balancer's view (Azure's backend health) has
+// status and chaos's live view say how old it is; one that reads it with
+// the instances prints no such line.
+func TestHealthViewAgeIsLabelled(t *testing.T) {
+	t.Parallel()
+	read := time.Date(2026, 12, 1, 9, 0, 23, 0, time.UTC)
+	old := wholeFleet()
+	for i := range old {
+		old[i].HealthAsOf = read.Add(-23 * time.Second)
+	}
+	old[1].HealthAsOf = read.Add(-53 * time.Second) // the oldest counts
+
+	var b bytes.Buffer
+	v := newFleetView(&b)
+	v.status(chaos.Status{Time: read, Elapsed: time.Minute, Capacity: fleet.Capacity{Desired: 3}, Instances: old})
+	if want := "LB health as of 08:59:30 (53s old"; !strings.Contains(b.String(), want) {
+		t.Errorf("live view lacks %q:\n%s", want, b.String())
+	}
+	// The next read differs only in age: not printed again.
+	b.Reset()
+	v.status(chaos.Status{Time: read.Add(5 * time.Second), Elapsed: time.Minute, Capacity: fleet.Capacity{Desired: 3}, Instances: old})
+	if b.Len() != 0 {
+		t.Errorf("an unchanged fleet was printed again:\n%s", b.String())
+	}
+
+	b.Reset()
+	v = newFleetView(&b)
+	v.status(chaos.Status{Time: read, Capacity: fleet.Capacity{Desired: 3}, Instances: wholeFleet()})
+	if strings.Contains(b.String(), "LB health as of") {
+		t.Errorf("health read with the instances is labelled as old:\n%s", b.String())
+	}
+
+	var out bytes.Buffer
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9}, lists: [][]fleet.Instance{old}}
+	o := &statusOpts{stack: "aws", open: opener(f, "http://lb.example/")}
+	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "LB health as of 08:59:30 (") {
+		t.Errorf("status does not say how old the LB view is:\n%s", out.String())
 	}
 }

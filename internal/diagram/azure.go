@@ -23,8 +23,11 @@ var azureTable = table{
 		"azure-native:authorization:RoleAssignment": edge(azureRoleAssignment),
 		"azure-native:insights:DiagnosticSetting":   edge(azureDiagnostics),
 		"azure-native:network:FlowLog":              edge(azureFlowLog),
-		// Flow logs' storage is where they rest, said on the network's box.
+		// Flow logs' storage is where they rest, said on the network's box;
+		// the Network Watcher (when the stack creates the region's) is
+		// what writes them, not a hop.
 		"azure-native:storage:StorageAccount": fold(),
+		"azure-native:network:NetworkWatcher": fold(),
 
 		// The resource group is where everything is billed and deleted
 		// together, not a hop; the addresses are on their boxes, autoscale
@@ -129,12 +132,14 @@ func azureScaleSet(b *builder, r *graph.Resource) {
 		size := fmt.Sprintf("scales %s-%s on CPU", a.Str("profiles.0.capacity.minimum"), a.Str("profiles.0.capacity.maximum"))
 		first = append(first, size)
 	}
+	// A scale set without an identity (a public image) has no node for it:
+	// nothing on its VMs can get a token.
 	if r.Str("identity.type") != "" {
 		first = append(first, "runs as its managed identity")
-	}
-	identity := b.node(Node{ID: slug("identity", r.Name), Kind: Identity, Cluster: azureCloud, Label: "Managed identity", Detail: []string{"system-assigned to " + azureName(r)}})
-	if principal, ok := graph.Lookup(r.Outputs["identity"], "principalId").(string); ok {
-		b.aliases[principal] = identity.ID
+		identity := b.node(Node{ID: slug("identity", r.Name), Kind: Identity, Cluster: azureCloud, Label: "Managed identity", Detail: []string{"system-assigned to " + azureName(r)}})
+		if principal, ok := graph.Lookup(r.Outputs["identity"], "principalId").(string); ok {
+			b.aliases[principal] = identity.ID
+		}
 	}
 	for _, zone := range strs(r.Get("zones")) {
 		z := b.cluster(slug("zone", where, zone), where, ZoneLevel, "zone "+zone)

@@ -119,6 +119,7 @@ func (a *Azure) size(ctx context.Context, s spec.Spec, peak int, own Own, r *Rep
 		r.add(Check{Name: "instance type", Status: Fail, Detail: fmt.Sprintf("%s is not offered to this subscription in %s", s.InstanceType, s.Region), Fix: "choose another stayup:instanceType (az vm list-skus --location " + s.Region + " --resource-type virtualMachines)"})
 		return
 	}
+	a.regionZones(s, sku, r)
 	usable := slices.DeleteFunc(slices.Clone(sku.Zones), func(z string) bool { return slices.Contains(sku.RestrictedZones, z) })
 	slices.Sort(usable)
 	if len(usable) < s.Zones {
@@ -150,31 +151,53 @@ func (a *Azure) size(ctx context.Context, s spec.Spec, peak int, own Own, r *Rep
 	}
 }
 
-// watcher finds the region's Network Watcher. Azure creates one per region
-// per subscription, NetworkWatcher_<region> in NetworkWatcherRG, when the
-// first virtual network is made, unless a policy put it elsewhere or turned
-// the automatic creation off; the program's flow log names that one.
+// regionZones confirms live what plan took from its table of zonal
+// regions (spec.AzureRegionHasZones): the resource SKUs list the zones a
+// size is offered in, and a region without zones lists none. A region the
+// table does not know but that has zones is a warning: the table is older
+// than the region, and the stack's pinned zones are what plan goes by.
+func (a *Azure) regionZones(s spec.Spec, sku *azureSKU, r *Report) {
+	zonal, _ := spec.AzureRegionHasZones(s.Region)
+	live := slices.Sorted(slices.Values(sku.Zones))
+	switch {
+	case len(live) == 0:
+		r.add(Check{Name: "region zones", Status: Fail, Detail: fmt.Sprintf("%s offers %s in no availability zone: the fleet must span two or more", s.Region, s.InstanceType),
+			Fix: "choose a region with availability zones (azure-native:location), or a size offered in its zones"})
+	case !zonal:
+		r.add(Check{Name: "region zones", Status: Warn, Detail: fmt.Sprintf("%s has zones %s live, but stayup's table of zonal regions (as of %s) does not list it", s.Region, strings.Join(live, ", "), spec.AzureZonesAsOf),
+			Fix: "keep stayup:zoneNames pinned to the zones above; the table in infra/spec is due an update"})
+	default:
+		r.add(Check{Name: "region zones", Status: OK, Detail: fmt.Sprintf("%s has zones %s, as stayup's table (as of %s) says", s.Region, strings.Join(live, ", "), spec.AzureZonesAsOf)})
+	}
+}
+
+// watcher finds the region's Network Watcher, as up does before it pins
+// it (stayup:networkWatcher). Azure creates one per region per
+// subscription, NetworkWatcher_<region> in NetworkWatcherRG, some time
+// after the region's first virtual network, unless a policy puts it
+// elsewhere or turns that off; the flow log belongs to whichever it is.
+// Where there is none, the program creates one: nothing blocks.
 func (a *Azure) watcher(ctx context.Context, s spec.Spec, r *Report) {
 	ws, err := a.API.NetworkWatchers(ctx)
 	if err != nil {
 		r.add(failed("network watcher", "list the subscription's Network Watchers", err, "az network watcher list"))
 		return
 	}
-	want := strings.ToLower(fmt.Sprintf("/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_%s", s.Region))
 	for _, w := range ws {
-		if !strings.EqualFold(strings.ReplaceAll(w.Location, " ", ""), s.Region) {
+		if !stackops.SameAzureLocation(w.Location, s.Region) {
 			continue
 		}
-		if strings.HasSuffix(strings.ToLower(w.ID), want) {
-			r.add(Check{Name: "network watcher", Status: OK, Detail: w.ID})
+		detail := w.ID + ": up pins it as " + stackops.NetworkWatcherKey
+		if s.Azure.NetworkWatcher != "" && !strings.EqualFold(s.Azure.NetworkWatcher, w.ID) {
+			r.add(Check{Name: "network watcher", Status: Warn, Detail: fmt.Sprintf("%s pins %s, but %s's Network Watcher is %s", stackops.NetworkWatcherKey, s.Azure.NetworkWatcher, s.Region, w.ID),
+				Fix: "up moves the pin to it (the flow log is recreated there)"})
 			return
 		}
-		r.add(Check{Name: "network watcher", Status: Fail, Detail: fmt.Sprintf("%s's Network Watcher is %s, not NetworkWatcher_%s in NetworkWatcherRG, where the flow log looks", s.Region, w.ID, s.Region),
-			Fix: "there is one per region per subscription: until the program takes its id, deploy where it is in NetworkWatcherRG"})
+		r.add(Check{Name: "network watcher", Status: OK, Detail: detail})
 		return
 	}
-	r.add(Check{Name: "network watcher", Status: Fail, Detail: fmt.Sprintf("%s has no Network Watcher yet: the flow log needs one", s.Region),
-		Fix: fmt.Sprintf("az group create --name NetworkWatcherRG --location %s && az network watcher configure --resource-group NetworkWatcherRG --locations %s --enabled true", s.Region, s.Region)})
+	r.add(Check{Name: "network watcher", Status: Warn, Detail: fmt.Sprintf("%s has no Network Watcher yet: up creates NetworkWatcher_%s in the stack's resource group (kept by Pulumi, deleted with the group on destroy)", s.Region, s.Region),
+		Fix: fmt.Sprintf("nothing to do; to keep it outside the stack: az group create --name NetworkWatcherRG --location %s && az network watcher configure --resource-group NetworkWatcherRG --locations %s --enabled true", s.Region, s.Region)})
 }
 
 // azureClients is the real azureAPI.

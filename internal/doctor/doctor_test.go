@@ -264,11 +264,57 @@ func TestAzureUnregisteredProviderFeatureQuotaZonesWatcher(t *testing.T) {
 		"preview features":   "az feature register",
 		"vCPU quota":         "lower stayup:maxSize",
 		"instance type":      "fewer stayup:zones",
-		"network watcher":    "az network watcher configure",
 	} {
 		c := check(t, r, name)
 		if c.Status != Fail || !strings.Contains(c.Fix, want) {
 			t.Errorf("%s = %+v, want a failure whose fix says %q", name, c, want)
+		}
+	}
+}
+
+// The region's watcher is found wherever it is (a policy's group, another
+// name), by its location; none is no blocker (the program creates one); a
+// pin that names another says up will move it.
+func TestAzureNetworkWatcherWhereverItIs(t *testing.T) {
+	const policy = "/subscriptions/s/resourceGroups/policy-watchers/providers/Microsoft.Network/networkWatchers/nw-we"
+	other := azureWatcher{ID: "/subscriptions/s/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_northeurope", Location: "northeurope"}
+	for _, tc := range []struct {
+		name     string
+		watchers []azureWatcher
+		pinned   string
+		want     Status
+		detail   string
+	}{
+		{"in a policy's group", []azureWatcher{other, {ID: policy, Location: "West Europe"}}, "", OK, policy},
+		{"none in the region", []azureWatcher{other}, "", Warn, "up creates NetworkWatcher_westeurope"},
+		{"pinned elsewhere", []azureWatcher{{ID: policy, Location: "westeurope"}}, other.ID, Warn, "pins"},
+	} {
+		r := &Report{}
+		s := spec.Spec{Cloud: spec.Azure, Region: "westeurope"}
+		s.Azure.NetworkWatcher = tc.pinned
+		(&Azure{API: &fakeAzure{watchers: tc.watchers}}).watcher(context.Background(), s, r)
+		if c := check(t, r, "network watcher"); c.Status != tc.want || !strings.Contains(c.Detail, tc.detail) {
+			t.Errorf("%s: %+v, want %s with %q", tc.name, c, tc.want, tc.detail)
+		}
+	}
+}
+
+// The zones plan assumed from its table are confirmed from the resource
+// SKUs: a region that lists none fails, one newer than the table warns.
+func TestAzureRegionZonesConfirmedLive(t *testing.T) {
+	for _, tc := range []struct {
+		region string
+		zones  []string
+		want   Status
+	}{
+		{"westeurope", []string{"3", "1", "2"}, OK},
+		{"marsnorth", []string{"1", "2", "3"}, Warn},
+		{"westeurope", nil, Fail},
+	} {
+		r := &Report{}
+		(&Azure{}).regionZones(spec.Spec{Cloud: spec.Azure, Region: tc.region, InstanceType: "Standard_B2s"}, &azureSKU{Zones: tc.zones}, r)
+		if c := check(t, r, "region zones"); c.Status != tc.want {
+			t.Errorf("%s with zones %v: %+v, want %s", tc.region, tc.zones, c, tc.want)
 		}
 	}
 }

@@ -153,6 +153,11 @@ type Instance struct {
 	// Launched is when the instance was created. GCP recreates instances
 	// under the same name, so ID and Launched together name an incarnation.
 	Launched time.Time `json:"launched"`
+	// HealthAsOf is when the load balancer's view in Health was read, where
+	// it is older than the rest of the read (Azure keeps the gateway's
+	// backend health, a read of 10 to 30 s, and refreshes it every 30 s);
+	// zero where the health is read with the instance.
+	HealthAsOf time.Time `json:"health_as_of,omitzero"`
 }
 
 // InService reports whether the instance is running and the load balancer

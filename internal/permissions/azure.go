@@ -104,14 +104,12 @@ var azureResources = map[string][]string{
 var azureInvokes = map[string][]string{
 	// The client's tenant, subscription and object id come from its token: no call.
 	"azure-native:authorization:getClientConfig": {},
-	// The region's Network Watchers, where one already exists.
-	"azure-native:network:getNetworkWatcher": {"Microsoft.Network/networkWatchers/read"},
 }
 
 // azureStayup are doctor's and up's own calls with the deployer's
 // credentials: the subscription, its resource providers and features, the
 // region's vCPU usage and the sizes offered in its zones, the Network
-// Watchers.
+// Watchers (doctor lists them; up pins the region's, stayup:networkWatcher).
 var azureStayup = []string{
 	"Microsoft.Resources/subscriptions/read",
 	"Microsoft.Resources/subscriptions/locations/read",

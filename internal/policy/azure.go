@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"stayup/internal/graph"
 )
@@ -273,12 +276,25 @@ var azureRules = []Rule{
 	},
 	{
 		ID: "azure-identity-dedicated", Cloud: "azure", Category: Identity, Severity: High,
-		Title: "Scale set instances have their own managed identity, not credentials on disk",
+		Title: "Scale set instances that hold a role hold it through their own managed identity, not credentials on disk",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			for _, s := range g.ByType(azVMSS) {
-				if t := s.Str("identity.type"); !strings.Contains(t, "Assigned") {
-					out = append(out, fail(s, "scale set %s has no managed identity (type %q): set identity.type = \"SystemAssigned\" and grant it only what pulling the image needs", s.Name, t))
+				if t := s.Str("identity.type"); azHoldsRole(g, s) && !strings.Contains(t, "Assigned") {
+					out = append(out, fail(s, "scale set %s is granted a role but has no managed identity (type %q): set identity.type = \"SystemAssigned\" and grant it only what pulling the image needs", s.Name, t))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "azure-identity-unused", Cloud: "azure", Category: Identity, Severity: Low,
+		Title: "Scale set instances have no managed identity unless it holds a role",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, s := range g.ByType(azVMSS) {
+				if t := s.Str("identity.type"); strings.Contains(t, "Assigned") && !azHoldsRole(g, s) {
+					out = append(out, fail(s, "scale set %s has a %s identity that holds no role: remove it (identity.type \"None\"; a change of identity rolls the VMs), so nothing on them can get a token", s.Name, t))
 				}
 			}
 			return out
@@ -323,6 +339,19 @@ var azureRules = []Rule{
 				}
 				if len(s.List(lc+"ssh.publicKeys")) == 0 {
 					out = append(out, fail(s, "scale set %s installs no SSH key: set linuxConfiguration.ssh.publicKeys (stayup:sshPublicKey)", s.Name))
+				}
+			}
+			return out
+		},
+	},
+	{
+		ID: "azure-host-metadata-from-container", Cloud: "azure", Category: Host, Severity: High,
+		Title: "The container cannot reach the instance metadata service or the wireserver: the boot blocks both in DOCKER-USER before the container starts",
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, s := range g.ByType(azVMSS) {
+				if msg := azMetadataBlock(s.Str(vmProfile + "osProfile.customData")); msg != "" {
+					out = append(out, fail(s, "scale set %s: %s", s.Name, msg))
 				}
 			}
 			return out
@@ -455,6 +484,29 @@ var azureRules = []Rule{
 		},
 	},
 	{
+		ID: "azure-logging-flow-storage", Cloud: "azure", Category: Logging, Severity: Medium,
+		Title:     "The flow logs' storage account denies every network and lets trusted Azure services (Network Watcher) through",
+		Standards: []string{"CKV_AZURE_35", "CKV_AZURE_36"},
+		check: func(g *graph.Graph) []violation {
+			var out []violation
+			for _, fl := range g.ByType("azure-native:network:FlowLog") {
+				sa := g.Ref(fl.Get("storageId"))
+				if sa == nil || sa.Type != "azure-native:storage:StorageAccount" {
+					continue
+				}
+				switch {
+				case strings.EqualFold(sa.Str("publicNetworkAccess"), "Disabled"):
+					out = append(out, fail(sa, "storage account %s has public network access disabled: Network Watcher, a trusted service, cannot write flow logs to it; set networkRuleSet {defaultAction: Deny, bypass: AzureServices} instead", sa.Name))
+				case sa.Str("networkRuleSet.defaultAction") != "Deny":
+					out = append(out, fail(sa, "storage account %s accepts traffic from every network: set networkRuleSet.defaultAction = \"Deny\" (with bypass AzureServices for Network Watcher)", sa.Name))
+				case !slices.ContainsFunc(strings.Split(sa.Str("networkRuleSet.bypass"), ","), func(b string) bool { return strings.TrimSpace(b) == "AzureServices" }):
+					out = append(out, fail(sa, "storage account %s denies trusted Azure services (bypass %q): Network Watcher cannot write the flow logs; set networkRuleSet.bypass = \"AzureServices\"", sa.Name, sa.Str("networkRuleSet.bypass")))
+				}
+			}
+			return out
+		},
+	},
+	{
 		ID: "azure-logging-boot-diagnostics", Cloud: "azure", Category: Logging, Severity: Low,
 		Title: "Scale set instances keep boot diagnostics (console output and screenshots)",
 		check: func(g *graph.Graph) []violation {
@@ -499,6 +551,115 @@ func azBootTolerance(s *graph.Resource, e map[string]any) []violation {
 			"set it between 180 s (a boot: Docker installed, the image pulled) and 300 s (the rolling upgrade's wait), e.g. 10 x 24", s.Name, tol))
 	}
 	return out
+}
+
+// azHoldsRole reports whether a role assignment goes to the scale set's
+// identity: its principal is the scale set's, or (unknown in a plan) is
+// taken from the scale set.
+func azHoldsRole(g *graph.Graph, s *graph.Resource) bool {
+	principal, _ := graph.Lookup(s.Outputs, "identity.principalId").(string)
+	for _, ra := range g.ByType(azRole) {
+		if p := ra.Str("principalId"); (principal != "" && p == principal) || (p == "" && slices.Contains(ra.Dependencies, s.URN)) {
+			return true
+		}
+	}
+	return false
+}
+
+// azMetadataAddresses are what the container must not reach: the instance
+// metadata service (the identity's tokens; scheduled events, which the
+// app could approve for its own VM) and the wireserver (the guest agent's
+// channel). NSGs cannot filter either ("What is IP address
+// 168.63.129.16?", Azure Virtual Network documentation), so the host does.
+var azMetadataAddresses = [][2]string{{"169.254.169.254", "the metadata service"}, {"168.63.129.16", "the wireserver"}}
+
+// azMetadataBlock reads the scale set's cloud-config and says what is
+// missing for the container to be kept from azMetadataAddresses: a script
+// that rejects both in Docker's DOCKER-USER chain (forwarded traffic, which
+// a container's is and the host's own is not), run by a unit that the
+// container's unit requires, so it is in place before the container starts.
+// Empty when nothing is.
+func azMetadataBlock(customData string) string {
+	raw, err := base64.StdEncoding.DecodeString(customData)
+	if err != nil || len(raw) == 0 {
+		return "its custom data is no cloud-config that could block the metadata service from the container: install DOCKER-USER REJECT rules for 169.254.169.254 and 168.63.129.16 before the container starts"
+	}
+	var doc struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Sprintf("its cloud-config does not parse (%v)", err)
+	}
+	var script, unit, container string
+	for _, f := range doc.WriteFiles {
+		switch {
+		case strings.HasPrefix(f.Content, "#!") && azRejectsDestinations(shellCode(f.Content)):
+			script = f.Path
+		case strings.HasSuffix(f.Path, "/stayup.service"):
+			container = f.Content
+		}
+	}
+	if script == "" {
+		return "no boot script rejects the container's traffic to the metadata service in DOCKER-USER: add one with REJECT rules for 169.254.169.254 and 168.63.129.16"
+	}
+	var missing []string
+	for _, f := range doc.WriteFiles {
+		if f.Path == script {
+			code := shellCode(f.Content)
+			for _, a := range azMetadataAddresses {
+				if !strings.Contains(code, a[0]) {
+					missing = append(missing, fmt.Sprintf("%s (%s)", a[0], a[1]))
+				}
+			}
+		}
+		if strings.HasSuffix(f.Path, ".service") && strings.Contains(f.Content, "ExecStart=/bin/bash "+script) {
+			unit = f.Path[strings.LastIndex(f.Path, "/")+1:]
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return fmt.Sprintf("%s leaves %s reachable from the container: reject it in DOCKER-USER too", script, strings.Join(missing, " and "))
+	case unit == "":
+		return fmt.Sprintf("no systemd unit runs %s: run it from a oneshot unit bound to docker.service, so a Docker restart runs it again", script)
+	case container == "" || !azRequires(container, unit):
+		return fmt.Sprintf("stayup.service does not wait for %s: add it to Requires= and After=, so the container never starts unblocked", unit)
+	}
+	return ""
+}
+
+// azRejectsDestinations reports whether a script's code rejects traffic
+// to some destination in DOCKER-USER.
+func azRejectsDestinations(code string) bool {
+	return strings.Contains(code, "DOCKER-USER") && strings.Contains(code, "--destination") && strings.Contains(code, "--jump REJECT")
+}
+
+// shellCode is a script without its comment lines.
+func shellCode(script string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(script, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// azRequires reports whether a systemd unit both requires and is ordered
+// after another.
+func azRequires(unitFile, other string) bool {
+	var requires, after bool
+	for _, line := range strings.Split(unitFile, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || !slices.Contains(strings.Fields(v), other) {
+			continue
+		}
+		requires = requires || k == "Requires" || k == "BindsTo"
+		after = after || k == "After"
+	}
+	return requires && after
 }
 
 func lastSegment(id string) string { return id[strings.LastIndex(id, "/")+1:] }

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ const (
 	vmssT     = "azure-native:compute:VirtualMachineScaleSet"
 	gwT       = "azure-native:network:ApplicationGateway"
 	nsgT      = "azure-native:network:NetworkSecurityGroup"
+	storageT  = "azure-native:storage:StorageAccount"
 	vmp       = "virtualMachineProfile."
 )
 
@@ -270,12 +272,17 @@ var mutations = []mutation{
 		rules := r.List("securityRules")
 		set(t, r, "securityRules."+itoa(len(rules)-1)+".access", "Allow")
 	}), "may connect anywhere"},
-	{"azure-identity-dedicated", "azure", "no identity", delIn(vmssT, "stayup-fleet", "identity"), `identity.type = "SystemAssigned"`},
+	{"azure-identity-dedicated", "azure-acr", "no identity", delIn(vmssT, "stayup-fleet", "identity"), `identity.type = "SystemAssigned"`},
+	{"azure-identity-unused", "azure", "identity without a role", setIn(vmssT, "stayup-fleet", "identity", map[string]any{"type": "SystemAssigned"}), "holds no role"},
+	{"azure-identity-unused", "azure-acr", "its role gone", dropRes("azure-native:authorization:RoleAssignment", "stayup-instance-pull"), "holds no role"},
 	{"azure-identity-no-broad-roles", "azure-acr", "contributor", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "roleDefinitionId", "/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"), "grants Contributor"},
 	{"azure-identity-scoped", "azure-acr", "resource group scope", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "scope", "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images"), "scope it to the one resource"},
 	{"azure-identity-scoped", "azure-acr", "subscription scope", setIn("azure-native:authorization:RoleAssignment", "stayup-instance-pull", "scope", "/subscriptions/00000000-0000-4000-8000-000000000000"), "scope it to the one resource"},
 	{"azure-host-ssh-keys", "azure", "passwords on", setIn(vmssT, "stayup-fleet", vmp+"osProfile.linuxConfiguration.disablePasswordAuthentication", false), "disablePasswordAuthentication = true"},
 	{"azure-host-ssh-keys", "azure", "no key", setIn(vmssT, "stayup-fleet", vmp+"osProfile.linuxConfiguration.ssh.publicKeys", []any{}), "ssh.publicKeys"},
+	{"azure-host-metadata-from-container", "azure", "wireserver reachable", editBoot(`for blocked in 169.254.169.254 168.63.129.16; do`, `for blocked in 169.254.169.254; do`), "168.63.129.16 (the wireserver)"},
+	{"azure-host-metadata-from-container", "azure", "container starts unblocked", editBoot(`Requires=docker.service stayup-metadata-block.service`, `Requires=docker.service`), "does not wait for stayup-metadata-block.service"},
+	{"azure-host-metadata-from-container", "azure-acr", "no block", editBoot(`--jump REJECT)`, `--jump ACCEPT)`), "no boot script rejects"},
 	{"azure-host-encryption-at-host", "azure", "off", setIn(vmssT, "stayup-fleet", vmp+"securityProfile.encryptionAtHost", false), "encryptionAtHost = true"},
 	{"azure-host-trusted-launch", "azure", "no secure boot", setIn(vmssT, "stayup-fleet", vmp+"securityProfile.uefiSettings.secureBootEnabled", false), `securityType = "TrustedLaunch"`},
 	{"azure-transport-https", "azure-tls", "HTTP serves", in(gwT, "stayup-gw", func(t *testing.T, r *graph.Resource) {
@@ -294,6 +301,10 @@ var mutations = []mutation{
 	{"azure-transport-tls-policy", "azure-tls", "no policy", delIn(gwT, "stayup-gw", "sslPolicy"), "sets no TLS policy"},
 	{"azure-logging-gateway", "azure", "no logs sent", setIn("azure-native:insights:DiagnosticSetting", "stayup-logs-gateway", "logs", []any{}), "keeps no access logs"},
 	{"azure-logging-flow", "azure", "no retention", setIn("azure-native:network:FlowLog", "stayup-logs-flow", "retentionPolicy.enabled", false), "has no flow logs"},
+	{"azure-logging-flow-storage", "azure", "open to every network", setIn(storageT, "stayupflowlogs", "networkRuleSet.defaultAction", "Allow"), `defaultAction = "Deny"`},
+	{"azure-logging-flow-storage", "azure", "no network rules", delIn(storageT, "stayupflowlogs", "networkRuleSet"), `defaultAction = "Deny"`},
+	{"azure-logging-flow-storage", "azure", "trusted services denied", setIn(storageT, "stayupflowlogs", "networkRuleSet.bypass", "None"), `bypass = "AzureServices"`},
+	{"azure-logging-flow-storage", "azure", "public access off", setIn(storageT, "stayupflowlogs", "publicNetworkAccess", "Disabled"), "cannot write flow logs"},
 	{"azure-logging-boot-diagnostics", "azure", "off", setIn(vmssT, "stayup-fleet", vmp+"diagnosticsProfile.bootDiagnostics.enabled", false), "bootDiagnostics.enabled = true"},
 }
 
@@ -307,6 +318,21 @@ func editUserData(old, new string) func(*testing.T, *graph.Graph) {
 			t.Fatalf("the cloud-config has no %q", old)
 		}
 		set(t, r, "metadata.user-data", strings.Replace(doc, old, new, 1))
+	})
+}
+
+// editBoot replaces text in the Azure scale set's cloud-config (base64 in
+// its custom data), failing when the text is not there.
+func editBoot(old, new string) func(*testing.T, *graph.Graph) {
+	return in(vmssT, "stayup-fleet", func(t *testing.T, r *graph.Resource) {
+		raw, err := base64.StdEncoding.DecodeString(r.Str(vmp + "osProfile.customData"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), old) {
+			t.Fatalf("the cloud-config has no %q", old)
+		}
+		set(t, r, vmp+"osProfile.customData", base64.StdEncoding.EncodeToString([]byte(strings.Replace(string(raw), old, new, 1))))
 	})
 }
 

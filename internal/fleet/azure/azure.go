@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -184,15 +185,46 @@ type Fleet struct {
 	// within the caller's deadline.
 	poll, surgeWait time.Duration
 	now             func() time.Time
+	// healthEvery is how often the gateway's backend health is read again
+	// (0: on every Instances call); gw is the last read.
+	healthEvery time.Duration
+	gw          *gatewayView
 }
+
+// gatewayView is the gateway's backend health as last read, and the read
+// under way, if any: never more than one is in flight.
+type gatewayView struct {
+	mu      sync.Mutex
+	health  map[string]fleet.Health
+	asOf    time.Time     // when the read that gave health started
+	err     error         // why the last read failed, if it did
+	reading chan struct{} // closed when the read in flight ends; nil when none
+}
+
+// BackendHealthEvery is how often a fleet reads the gateway's backend
+// health again. The read is a long-running operation that takes 10 to 30 s
+// (it probes every backend on every gateway instance), while chaos and
+// rollout read the fleet every 5 s: started on each read, the operations
+// would pile up and each answer would be late anyway. So the last answer
+// is kept and refreshed in the background, at most this often, and each
+// Instance says how old its health is (HealthAsOf).
+const BackendHealthEvery = 30 * time.Second
+
+// healthReadTimeout bounds one background read of the backend health.
+const healthReadTimeout = 2 * time.Minute
 
 // New returns the fleet for the outputs, calling the given clients.
 func New(out Outputs, c Clients) *Fleet {
 	// Polls every 10 s: the gateway probes every 5 s and a backend health
 	// query itself takes seconds. 15 minutes covers a boot (cloud-init
 	// installs the runtime and pulls the image) within the repair grace.
-	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute, now: time.Now}
+	return &Fleet{out: out, c: c, backoff: fleet.DefaultBackoff, poll: 10 * time.Second, surgeWait: 15 * time.Minute, now: time.Now,
+		healthEvery: BackendHealthEvery, gw: &gatewayView{}}
 }
+
+// WithHealthEvery sets how often the gateway's backend health is read
+// again; 0 reads it on every Instances call (tests that script it).
+func (f *Fleet) WithHealthEvery(d time.Duration) *Fleet { f.healthEvery = d; return f }
 
 // WithBackoff sets how throttled calls are retried (tests make it fast).
 func (f *Fleet) WithBackoff(b fleet.Backoff) *Fleet { f.backoff = b; return f }
@@ -362,6 +394,70 @@ func (f *Fleet) backendHealth(ctx context.Context) (map[string]fleet.Health, err
 	return h, nil
 }
 
+// gatewayHealth is the gateway's backend health and when it was read (zero
+// when read on every call, with the instances). The
+// first call waits for a read; later ones answer from the last read at
+// once, and start a new one in the background when it is healthEvery old
+// and none is under way. A background read that fails leaves the last
+// answer in place, older (its age says so); one that fails before any
+// answer is the caller's error.
+func (f *Fleet) gatewayHealth(ctx context.Context) (map[string]fleet.Health, time.Time, error) {
+	if f.healthEvery <= 0 {
+		h, err := f.backendHealth(ctx)
+		return h, time.Time{}, err // read with the instances
+	}
+	v := f.gw
+	v.mu.Lock()
+	if v.health != nil {
+		h, at := v.health, v.asOf
+		if v.reading == nil && f.now().Sub(at) >= f.healthEvery {
+			f.readGateway(ctx)
+		}
+		v.mu.Unlock()
+		return h, at, nil
+	}
+	if v.reading == nil {
+		f.readGateway(ctx)
+	}
+	done := v.reading
+	v.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.health == nil {
+		return nil, time.Time{}, v.err
+	}
+	return v.health, v.asOf, nil
+}
+
+// readGateway starts a read of the backend health; f.gw.mu is held. It
+// outlives the call that started it (a poll must not cancel the read the
+// next poll will use), within healthReadTimeout.
+func (f *Fleet) readGateway(ctx context.Context) {
+	v := f.gw
+	done := make(chan struct{})
+	v.reading = done
+	start := f.now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthReadTimeout)
+	go func() {
+		defer cancel()
+		h, err := f.backendHealth(ctx)
+		v.mu.Lock()
+		if err == nil {
+			v.health, v.asOf = h, start
+		} else if v.health != nil {
+			slog.Debug("read the gateway's backend health; keeping the last answer", "asOf", v.asOf, "err", err)
+		}
+		v.err, v.reading = err, nil
+		v.mu.Unlock()
+		close(done)
+	}()
+}
+
 func (f *Fleet) isFleetPool(p *armnetwork.ApplicationGatewayBackendAddressPool) bool {
 	if p == nil {
 		return false
@@ -397,7 +493,7 @@ func (f *Fleet) Instances(ctx context.Context) ([]fleet.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw, err := f.backendHealth(ctx)
+	gw, asOf, err := f.gatewayHealth(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +516,7 @@ func (f *Fleet) Instances(ctx context.Context) ([]fleet.Instance, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the instance view of VM %s: %w", deref(vm.Name), err)
 		}
-		in := fleet.Instance{ID: deref(vm.Name), Zone: zoneOf(vm), Revision: revision(vm)}
+		in := fleet.Instance{ID: deref(vm.Name), Zone: zoneOf(vm), Revision: revision(vm), HealthAsOf: asOf}
 		var prov string
 		if p := vm.Properties; p != nil {
 			prov = deref(p.ProvisioningState)

@@ -555,12 +555,14 @@ func newFake() *fakeAzure {
 	}
 }
 
+// newFleet reads the backend health on every call: the tests script it
+// read by read. Its shipped cadence is tested on its own (health_test.go).
 func newFleet(f *fakeAzure) *Fleet {
 	return New(out, Clients{
 		VMs: vmsAPI{f}, ScaleSets: scaleSetsAPI{f}, Upgrades: upgradesAPI{f},
 		Gateways: gatewaysAPI{f}, Interfaces: interfacesAPI{f}, Autoscale: autoscaleAPI{f},
 	}).WithBackoff(fleet.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 4}).
-		WithWait(time.Millisecond, 2*time.Second)
+		WithWait(time.Millisecond, 2*time.Second).WithHealthEvery(0)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -850,7 +852,7 @@ func TestKillGracefulScalesOutThenDeletes(t *testing.T) {
 	var deletedAfterUp bool
 	fl := New(out, Clients{VMs: deleteProbe{vmsAPI{f}, &upSeen, &deletedAfterUp}, ScaleSets: scaleSetsAPI{f}, Upgrades: upgradesAPI{f},
 		Gateways: gw, Interfaces: interfacesAPI{f}, Autoscale: autoscaleAPI{f}}).
-		WithBackoff(fleet.Backoff{Base: time.Millisecond, Attempts: 2}).WithWait(time.Millisecond, 5*time.Second)
+		WithBackoff(fleet.Backoff{Base: time.Millisecond, Attempts: 2}).WithWait(time.Millisecond, 5*time.Second).WithHealthEvery(0)
 	if err := fl.Kill(ctxT(t), "stayup-fleet_1", fleet.Graceful); err != nil {
 		t.Fatal(err)
 	}
