@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -36,6 +37,20 @@ func Program(ctx *pulumi.Context) error {
 	}
 	for k, v := range outputs {
 		ctx.Export(k, v)
+	}
+	// A plain `pulumi up` cannot write config: say what this up resolved
+	// that only stayup up pins, so the next one does not move it.
+	if s, err := spec.Parse(ctx.GetConfig); err == nil {
+		var unpinned []string
+		if s.BaseImage == "" {
+			unpinned = append(unpinned, "stayup:baseImage (the newest OS image today: the baseImage output)")
+		}
+		if len(s.ZoneNames) == 0 {
+			unpinned = append(unpinned, "stayup:zoneNames (the zones up today: the zones output)")
+		}
+		if len(unpinned) > 0 {
+			_ = ctx.Log.Info("not pinned, resolved by this up: "+strings.Join(unpinned, "; ")+". `stayup up` stores them in the stack's config; after a plain `pulumi up`, set them from the outputs (pulumi config set), or the next up may move the fleet to a newer image or other zones", nil)
+		}
 	}
 	return nil
 }

@@ -59,15 +59,18 @@ type rolloutOpts struct {
 	stackOpts stackops.Options // the program and CLI settings; tests set their own
 	openStack openRolloutStack
 	openFleet openFleetFunc
-	poll      time.Duration // 0: rollout's defaults
-	baseline  time.Duration
-	settle    time.Duration
-	signals   <-chan os.Signal
-	probe     []probe.Option
+	// findWatcher finds an Azure region's Network Watcher to pin; nil: the
+	// pin is left as it is (tests).
+	findWatcher azureWatcherFinder
+	poll        time.Duration // 0: rollout's defaults
+	baseline    time.Duration
+	settle      time.Duration
+	signals     <-chan os.Signal
+	probe       []probe.Option
 }
 
 func newRolloutCmd(s streams) *cobra.Command {
-	o := &rolloutOpts{openStack: openRealRolloutStack, openFleet: openStackFleet, stackOpts: stackops.Options{Program: infra.Program}}
+	o := &rolloutOpts{openStack: openRealRolloutStack, openFleet: openStackFleet, stackOpts: stackops.Options{Program: infra.Program}, findWatcher: resolveAzureWatcher}
 	cmd := &cobra.Command{
 		Use:   "rollout --stack S --image REF [--yes] [--allow-failures 0] [--no-rollback] [--timeout D] [--no-save] [--json]",
 		Short: "Roll a deployed stack to a new image and prove, with a probe running, that clients saw no downtime",
@@ -210,8 +213,10 @@ func (o *rolloutOpts) Execute(ctx context.Context, s streams) error {
 		if err := pinBefore(ctx, p, o.stack, o.root, false, resolveAzureImage, s); err != nil {
 			return err
 		}
-		if err := pinWatcher(ctx, p, o.stack, o.root, resolveAzureWatcher, s); err != nil {
-			return err
+		if o.findWatcher != nil {
+			if err := pinWatcher(ctx, p, o.stack, o.root, o.findWatcher, s); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(s.err, "probing %s; waiting up to %v for the cloud's rolling update\n", sf.URL, timeout)
