@@ -9,8 +9,9 @@ import (
 	"stayup/infra/spec"
 )
 
-// acrPull is the built-in role that may pull images and nothing else.
-const acrPull = "7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a"
+// acrPull is the built-in role that may pull images and nothing else:
+// its id as "Azure built-in roles" (Containers, AcrPull) lists it.
+const acrPull = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 // Identity is what the scale set's system-assigned identity may do: pull
 // from the one registry the image lives in. A public image needs none, and

@@ -388,7 +388,7 @@ func TestIdentityHoldsOnlyAcrPullOnItsRegistry(t *testing.T) {
 	if ra.Str("scope") != registry {
 		t.Errorf("role scope = %q, want the registry only", ra.Str("scope"))
 	}
-	if !strings.HasSuffix(ra.Str("roleDefinitionId"), "/roleDefinitions/7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a") {
+	if !strings.HasSuffix(ra.Str("roleDefinitionId"), "/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d") {
 		t.Errorf("role = %q, want AcrPull", ra.Str("roleDefinitionId"))
 	}
 	vmss := testkit.Only(t, g, vmssType)

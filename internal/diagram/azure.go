@@ -277,7 +277,7 @@ func (b *builder) nodesIn(cluster string) []string {
 // azureRoleAssignment draws a role grant from the identity to its scope.
 func azureRoleAssignment(b *builder, r *graph.Resource) {
 	role := "role " + r.Str("roleDefinitionId")[strings.LastIndex(r.Str("roleDefinitionId"), "/")+1:]
-	if strings.HasSuffix(r.Str("roleDefinitionId"), "7f951dba-4ed5-4d6d-9b65-5b5dfdbf2e4a") {
+	if strings.HasSuffix(r.Str("roleDefinitionId"), "7f951dda-4ed3-4680-a7ca-43fe172d538d") {
 		role = "AcrPull"
 	}
 	target := "registry"
