@@ -36,7 +36,10 @@ who the credentials are, that the region and zones exist, the permissions
 against "stayup permissions --for deploy", and per cloud what else makes a
 first up fail part-way: AWS the vCPU and Elastic IP quotas; GCP the enabled
 APIs, the CPU and address quotas; Azure the resource providers, the preview
-features, the vCPU quota, the size's zones and the Network Watcher. Quotas
+features, the vCPU quota, the size's zones and the Network Watcher; on
+every cloud, whether the pinned OS image (stayup:baseImage) is deprecated
+(a warning, with the date) or gone (a failure: new VMs could not boot;
+up --refresh-base-image moves the pin). Quotas
 are compared with the fleet's peak (its maximum plus a rollout's surge),
 less what the deployed stack already holds.
 

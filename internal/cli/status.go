@@ -6,14 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	compute "cloud.google.com/go/compute/apiv1"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/spf13/cobra"
 
 	"stayup/infra"
+	"stayup/infra/spec"
 	"stayup/internal/fleet"
 	awsfleet "stayup/internal/fleet/aws"
 	azurefleet "stayup/internal/fleet/azure"
@@ -116,10 +121,52 @@ type statusOpts struct {
 	json  bool
 	root  string
 	open  openFleetFunc
+	// imageState reads where the pinned OS image is in its lifecycle;
+	// nil: not read (tests that are not about it).
+	imageState imageStateFunc
+}
+
+// imageStateFunc reads the lifecycle of a stack's pinned OS image.
+type imageStateFunc func(ctx context.Context, sf *stackFleet, root, stack string) (stackops.ImageState, error)
+
+// lookupImageState asks the stack's cloud about its pinned OS image, with
+// the default credentials: the same calls doctor makes.
+func lookupImageState(ctx context.Context, sf *stackFleet, root, stack string) (stackops.ImageState, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	switch sf.Cloud {
+	case "aws":
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(sf.Region))
+		if err != nil {
+			return stackops.ImageState{}, fmt.Errorf("AWS credentials: %w", err)
+		}
+		return stackops.AWSImageState(ctx, ec2.NewFromConfig(cfg), sf.BaseImage, now)
+	case "gcp":
+		c, err := compute.NewImagesRESTClient(ctx)
+		if err != nil {
+			return stackops.ImageState{}, fmt.Errorf("GCP images client: %w", err)
+		}
+		defer c.Close()
+		return stackops.GCPImageState(ctx, c, spec.GCPImagePath(sf.BaseImage), now)
+	case "azure":
+		cfg, _ := project.StackConfig(root, stack)
+		sub := stackops.AzureSubscription(ctx, cfg, os.Getenv)
+		if sub == "" {
+			return stackops.ImageState{}, errors.New("cannot tell which Azure subscription the stack is in (set azure-native:subscriptionId or ARM_SUBSCRIPTION_ID)")
+		}
+		arm, err := stackops.NewFeatureChecker()
+		if err != nil {
+			return stackops.ImageState{}, err
+		}
+		i := spec.AzureImage
+		return arm.ImageVersionState(ctx, sub, sf.Region, i.Publisher, i.Offer, i.SKU, sf.BaseImage, now)
+	}
+	return stackops.ImageState{}, fmt.Errorf("no image lookup for cloud %q", sf.Cloud)
 }
 
 func newStatusCmd(s streams) *cobra.Command {
-	o := &statusOpts{open: openStackFleet}
+	o := &statusOpts{open: openStackFleet, imageState: lookupImageState}
 	cmd := &cobra.Command{
 		Use:   "status --stack S [--json]",
 		Short: "Show a deployed stack's instances per zone: load balancer health, image, desired vs healthy",
@@ -169,6 +216,12 @@ type fleetStatus struct {
 	Rollout   fleet.Rollout        `json:"rollout"`
 	// BaseImage is the OS image the stack pins (its baseImage output).
 	BaseImage string `json:"base_image"`
+	// BaseImageState is where that image is in its lifecycle: active,
+	// scheduled (for deprecation), deprecated, gone, floating (Azure's
+	// latest) or unknown (could not be read); absent with no pin.
+	BaseImageState string `json:"base_image_state,omitempty"`
+	// BaseImageDeprecation is its deprecation date (RFC 3339), when known.
+	BaseImageDeprecation string `json:"base_image_deprecation,omitempty"`
 }
 
 type zoneCount struct {
@@ -202,6 +255,7 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	if st.Instances == nil {
 		st.Instances = []fleet.Instance{}
 	}
+	o.baseImageState(ctx, sf, &st, s.err)
 	for _, i := range st.Instances {
 		z := st.Zones[i.Zone]
 		z.Instances++
@@ -235,7 +289,11 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	p("zones (healthy/instances): %s\n", strings.Join(zs, ", "))
 	p("rollout: %s\n", rolloutText(st.Rollout))
 	if st.BaseImage != "" {
-		p("OS image: %s (stayup:baseImage)\n", st.BaseImage)
+		state := ""
+		if st.BaseImageState != "" {
+			state = ", " + st.BaseImageState
+		}
+		p("OS image: %s (stayup:baseImage%s)\n", st.BaseImage, state)
 	}
 	now := time.Now()
 	writeFleetTable(s.out, st.Instances, now)
@@ -243,6 +301,30 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 		p("%s\n", line)
 	}
 	return nil
+}
+
+// baseImageState fills in where the pinned OS image is in its lifecycle,
+// and says on stderr when it is ageing out: once it is gone every VM the
+// fleet creates fails to boot. A lookup that fails is said, not fatal:
+// the fleet's view does not depend on it.
+func (o *statusOpts) baseImageState(ctx context.Context, sf *stackFleet, st *fleetStatus, w io.Writer) {
+	if o.imageState == nil || sf.BaseImage == "" {
+		return
+	}
+	is, err := o.imageState(ctx, sf, o.root, o.stack)
+	if err != nil {
+		st.BaseImageState = "unknown"
+		fmt.Fprintf(w, "stayup: could not tell whether the OS image %s is deprecated: %v\n", sf.BaseImage, err)
+		return
+	}
+	st.BaseImageState = string(is.Life)
+	if !is.When.IsZero() {
+		st.BaseImageDeprecation = is.When.UTC().Format(time.RFC3339)
+	}
+	switch is.Life {
+	case stackops.ImageScheduled, stackops.ImageDeprecated, stackops.ImageGone:
+		fmt.Fprintf(w, "stayup: warning: OS image %s; move to the newest: %s\n", is.Summary(), stackops.RefreshFix)
+	}
 }
 
 // healthAge says how old the load balancer's view in the table is, where

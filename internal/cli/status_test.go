@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"stayup/internal/chaos"
 	"stayup/internal/fleet"
+	"stayup/internal/stackops"
 )
 
 // scriptedFleet is a fleet.Fleet whose Instances answers follow a script
@@ -221,5 +227,82 @@ func TestHealthViewAgeIsLabelled(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "LB health as of 08:59:30 (") {
 		t.Errorf("status does not say how old the LB view is:\n%s", out.String())
+	}
+}
+
+// ec2Images answers DescribeImages for the pinned AMI as EC2 does: the
+// image with its state and deprecation time, or no image at all.
+type ec2Images struct{ images []ec2types.Image }
+
+func (f ec2Images) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{Images: f.images}, nil
+}
+
+// status says on stderr when the pinned image is ageing out, and how to
+// move off it; its JSON carries the state and the date; a lookup that
+// fails is said and leaves the rest of status as it was.
+func TestStatusBaseImageState(t *testing.T) {
+	t.Parallel()
+	ami := func(state ec2types.ImageState, deprecation string) ec2Images {
+		img := ec2types.Image{ImageId: sdkaws.String("ami-1"), State: state}
+		if deprecation != "" {
+			img.DeprecationTime = sdkaws.String(deprecation)
+		}
+		return ec2Images{images: []ec2types.Image{img}}
+	}
+	for _, tc := range []struct {
+		name      string
+		api       ec2Images
+		err       error
+		state     string
+		date      string
+		stderr    string // "" for no warning
+		stdoutHas string
+	}{
+		{"active", ami(ec2types.ImageStateAvailable, ""), nil, "active", "", "", "(stayup:baseImage, active)"},
+		{"scheduled", ami(ec2types.ImageStateAvailable, "2099-01-01T00:00:00.000Z"), nil, "scheduled", "2099-01-01T00:00:00Z", "scheduled for deprecation on 2099-01-01", "(stayup:baseImage, scheduled)"},
+		{"deprecated", ami(ec2types.ImageStateAvailable, "2025-01-01T00:00:00.000Z"), nil, "deprecated", "2025-01-01T00:00:00Z", "was deprecated on 2025-01-01", "(stayup:baseImage, deprecated)"},
+		{"deregistered", ami(ec2types.ImageStateDeregistered, ""), nil, "gone", "", "scale-out and repair will fail", "(stayup:baseImage, gone)"},
+		{"gone without a trace", ec2Images{}, nil, "gone", "", "no longer exists", "(stayup:baseImage, gone)"},
+		{"unreadable", ec2Images{}, errors.New("no credentials"), "unknown", "", "could not tell whether the OS image ami-1 is deprecated: no credentials", "(stayup:baseImage, unknown)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{wholeFleet()}}
+			open := func(context.Context, string, string) (*stackFleet, error) {
+				return &stackFleet{Fleet: f, Cloud: "aws", BaseImage: "ami-1", Close: func() {}}, nil
+			}
+			lookup := func(ctx context.Context, sf *stackFleet, _, _ string) (stackops.ImageState, error) {
+				if tc.err != nil {
+					return stackops.ImageState{}, tc.err
+				}
+				return stackops.AWSImageState(ctx, tc.api, sf.BaseImage, time.Now())
+			}
+			for _, asJSON := range []bool{false, true} {
+				var out, errOut bytes.Buffer
+				o := &statusOpts{stack: "aws", open: open, imageState: lookup, json: asJSON}
+				if err := o.Execute(context.Background(), streams{out: &out, err: &errOut}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.stderr == "" && errOut.Len() > 0 || !strings.Contains(errOut.String(), tc.stderr) {
+					t.Errorf("json=%v stderr %q, want %q", asJSON, errOut.String(), tc.stderr)
+				}
+				if tc.stderr != "" && tc.err == nil && !strings.Contains(errOut.String(), "stayup up --refresh-base-image") {
+					t.Errorf("warning %q does not say how to move the pin", errOut.String())
+				}
+				if !asJSON {
+					if !strings.Contains(out.String(), tc.stdoutHas) {
+						t.Errorf("stdout lacks %q:\n%s", tc.stdoutHas, out.String())
+					}
+					continue
+				}
+				var got fleetStatus
+				if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+					t.Fatal(err)
+				}
+				if got.BaseImageState != tc.state || got.BaseImageDeprecation != tc.date {
+					t.Errorf("JSON base_image_state %q, base_image_deprecation %q; want %q, %q", got.BaseImageState, got.BaseImageDeprecation, tc.state, tc.date)
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"stayup/infra/spec"
+	"stayup/internal/stackops"
 )
 
 // The SDK calls doctor makes on AWS, behind interfaces so tests script them.
@@ -30,6 +32,7 @@ type (
 		DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error)
 		DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 		DescribeAddresses(ctx context.Context, in *ec2.DescribeAddressesInput, opts ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error)
+		stackops.AWSImagesAPI
 	}
 	quotasAPI interface {
 		GetServiceQuota(ctx context.Context, in *servicequotas.GetServiceQuotaInput, opts ...func(*servicequotas.Options)) (*servicequotas.GetServiceQuotaOutput, error)
@@ -90,6 +93,15 @@ func (a *AWS) Check(ctx context.Context, need Need, own Own, r *Report) {
 	a.permissions(ctx, arn, sdkaws.ToString(id.Account), r)
 	a.vcpus(ctx, s, need.Peak, own, r)
 	a.elasticIPs(ctx, s, r)
+	r.add(a.baseImage(ctx, s))
+}
+
+func (a *AWS) baseImage(ctx context.Context, s spec.Spec) Check {
+	if s.BaseImage == "" {
+		return baseImageCheck("", stackops.ImageState{}, nil)
+	}
+	st, err := stackops.AWSImageState(ctx, a.EC2, s.BaseImage, time.Now())
+	return baseImageCheck(s.BaseImage, st, err)
 }
 
 func (a *AWS) zones(ctx context.Context, s spec.Spec, r *Report) {

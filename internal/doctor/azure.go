@@ -51,6 +51,9 @@ type azureAPI interface {
 	SKU(ctx context.Context, location, size string) (*azureSKU, error)
 	ScaleSetCapacity(ctx context.Context, resourceGroup, name string) (int, error)
 	NetworkWatchers(ctx context.Context) ([]azureWatcher, error)
+	// ImageState reads a version of the instances' marketplace image
+	// (spec.AzureImage) in a location.
+	ImageState(ctx context.Context, location, version string) (stackops.ImageState, error)
 }
 
 // Azure checks an Azure subscription.
@@ -107,6 +110,15 @@ func (a *Azure) Check(ctx context.Context, need Need, own Own, r *Report) {
 
 	a.size(ctx, s, need.Peak, own, r)
 	a.watcher(ctx, s, r)
+	r.add(a.baseImage(ctx, s))
+}
+
+func (a *Azure) baseImage(ctx context.Context, s spec.Spec) Check {
+	if s.BaseImage == "" {
+		return baseImageCheck("", stackops.ImageState{}, nil)
+	}
+	st, err := a.API.ImageState(ctx, s.Region, s.BaseImage)
+	return baseImageCheck(s.BaseImage, st, err)
 }
 
 func (a *Azure) size(ctx context.Context, s spec.Spec, peak int, own Own, r *Report) {
@@ -383,6 +395,11 @@ func (c *azureClients) ScaleSetCapacity(ctx context.Context, resourceGroup, name
 		return 0, nil
 	}
 	return int(*ss.SKU.Capacity), nil
+}
+
+func (c *azureClients) ImageState(ctx context.Context, location, version string) (stackops.ImageState, error) {
+	i := spec.AzureImage
+	return c.features.ImageVersionState(ctx, c.subscription, location, i.Publisher, i.Offer, i.SKU, version, time.Now())
 }
 
 func (c *azureClients) NetworkWatchers(ctx context.Context) ([]azureWatcher, error) {

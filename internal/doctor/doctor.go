@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"stayup/infra/spec"
+	"stayup/internal/stackops"
 )
 
 // Status is a check's outcome.
@@ -140,6 +141,31 @@ func oneLine(err error) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// baseImageName is the pinned OS image's check.
+const baseImageName = "base image"
+
+// baseImageCheck says where the pinned OS image (stayup:baseImage) is in
+// its lifecycle. A deprecated image still boots, so it warns, with the
+// date; one that is gone fails, since every VM the fleet then creates
+// (surge, repair, scale-out) fails to boot. The fix moves the pin, which
+// up does before it runs these checks, so it is not refused by them.
+func baseImageCheck(pin string, st stackops.ImageState, err error) Check {
+	c := Check{Name: baseImageName, Fix: stackops.RefreshFix}
+	switch {
+	case pin == "":
+		c.Status, c.Detail = OK, "not pinned yet: up resolves the newest image and pins it as "+stackops.BaseImageKey
+	case err != nil:
+		return failed(baseImageName, "read the pinned image "+pin, err, "check it by hand; "+stackops.RefreshFix+" moves to the newest")
+	case st.Life == stackops.ImageScheduled, st.Life == stackops.ImageDeprecated:
+		c.Status, c.Detail = Warn, st.Summary()
+	case st.Life == stackops.ImageGone:
+		c.Status, c.Detail = Fail, st.Summary()
+	default:
+		c.Status, c.Detail = OK, st.Summary()
+	}
+	return c
 }
 
 // Checker runs one cloud's checks.

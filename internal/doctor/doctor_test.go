@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	sqtypes "github.com/aws/aws-sdk-go-v2/service/servicequotas/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/protobuf/proto"
 
 	"stayup/infra/spec"
@@ -29,6 +31,7 @@ type fakeAWS struct {
 	addresses           []ec2types.Address
 	denied              map[string]bool
 	simCalls            int
+	images              []ec2types.Image // DescribeImages' answer for the pinned AMI
 }
 
 func (f *fakeAWS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
@@ -54,6 +57,9 @@ func (f *fakeAWS) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 }
 func (f *fakeAWS) DescribeAddresses(context.Context, *ec2.DescribeAddressesInput, ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error) {
 	return &ec2.DescribeAddressesOutput{Addresses: f.addresses}, nil
+}
+func (f *fakeAWS) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{Images: f.images}, nil
 }
 func (f *fakeAWS) GetServiceQuota(_ context.Context, in *servicequotas.GetServiceQuotaInput, _ ...func(*servicequotas.Options)) (*servicequotas.GetServiceQuotaOutput, error) {
 	v := f.vcpuQuota
@@ -232,9 +238,11 @@ func TestGCPDisabledAPIBlocksAndSkipsWhatNeedsIt(t *testing.T) {
 
 // fakeAzure answers as Resource Manager does.
 type fakeAzure struct {
-	providers map[string]string
-	features  error
-	watchers  []azureWatcher
+	providers  map[string]string
+	features   error
+	watchers   []azureWatcher
+	image      stackops.ImageState
+	imageAsked string
 }
 
 func (f *fakeAzure) WhoAmI(context.Context) (string, error)                  { return "me@example.com", nil }
@@ -245,6 +253,10 @@ func (f *fakeAzure) Usage(context.Context, string) (map[string][2]float64, error
 }
 func (f *fakeAzure) SKU(context.Context, string, string) (*azureSKU, error) {
 	return &azureSKU{Family: "standardBSFamily", VCPUs: 2, Zones: []string{"1", "2", "3"}, RestrictedZones: []string{"3"}}, nil
+}
+func (f *fakeAzure) ImageState(_ context.Context, _, version string) (stackops.ImageState, error) {
+	f.imageAsked = version
+	return f.image, nil
 }
 func (f *fakeAzure) ScaleSetCapacity(context.Context, string, string) (int, error) { return 0, nil }
 func (f *fakeAzure) NetworkWatchers(context.Context) ([]azureWatcher, error)       { return f.watchers, nil }
@@ -329,4 +341,83 @@ func TestReportLinesAndBlocking(t *testing.T) {
 		t.Errorf("report:\n%s", b.String())
 	}
 	_ = errors.New
+}
+
+// Each lifecycle state makes its line: deprecated or scheduled warn with
+// the date, gone blocks, and every line that did not pass says how to
+// move the pin.
+func TestBaseImageCheckEachLife(t *testing.T) {
+	when := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		pin  string
+		st   stackops.ImageState
+		err  error
+		want Status
+		say  string
+	}{
+		{"", stackops.ImageState{}, nil, OK, "not pinned yet"},
+		{"ami-1", stackops.ImageState{Image: "ami-1", Life: stackops.ImageActive}, nil, OK, "current"},
+		{"ami-1", stackops.ImageState{Image: "ami-1", Life: stackops.ImageScheduled, When: when, Cloud: "available"}, nil, Warn, "scheduled for deprecation on 2026-09-01"},
+		{"ami-1", stackops.ImageState{Image: "ami-1", Life: stackops.ImageDeprecated, When: when, Cloud: "available"}, nil, Warn, "deprecated on 2026-09-01"},
+		{"ami-1", stackops.ImageState{Image: "ami-1", Life: stackops.ImageGone, Cloud: "deregistered"}, nil, Fail, "scale-out and repair will fail"},
+		{"latest", stackops.ImageState{Image: "latest", Life: stackops.ImageFloating}, nil, OK, "floats"},
+		{"ami-1", stackops.ImageState{}, errors.New("UnauthorizedOperation"), Warn, "could not read the pinned image ami-1"},
+	} {
+		c := baseImageCheck(tc.pin, tc.st, tc.err)
+		if c.Status != tc.want || !strings.Contains(c.Detail, tc.say) {
+			t.Errorf("%s %s: %+v, want %s saying %q", tc.pin, tc.st.Life, c, tc.want, tc.say)
+		}
+		if c.Status != OK && !strings.Contains(c.Fix, "--refresh-base-image") {
+			t.Errorf("%s %s: fix %q does not say how to move the pin", tc.pin, tc.st.Life, c.Fix)
+		}
+	}
+}
+
+// Each cloud reads its own pin: the AMI's deprecation time, the COS
+// image's state (OBSOLETE blocks up), the Marketplace version in the
+// stack's region (latest is not looked up as a version).
+func TestBaseImageOnEachCloud(t *testing.T) {
+	ctx := context.Background()
+	s := awsSpec()
+	s.BaseImage = "ami-0123456789abcdef0"
+	f := &fakeAWS{images: []ec2types.Image{{ImageId: sdkaws.String(s.BaseImage), State: ec2types.ImageStateAvailable, DeprecationTime: sdkaws.String("2025-01-01T00:00:00.000Z")}}}
+	if c := (&AWS{EC2: f}).baseImage(ctx, s); c.Status != Warn || !strings.Contains(c.Detail, "deprecated on 2025-01-01") {
+		t.Errorf("AWS deprecated AMI: %+v", c)
+	}
+	if c := (&AWS{EC2: &fakeAWS{}}).baseImage(ctx, s); c.Status != Fail {
+		t.Errorf("AWS AMI not found: %+v, want a failure", c)
+	}
+
+	g := spec.Spec{Cloud: spec.GCP, Project: "p", Region: "europe-west1", Zones: 3, MaxSize: 3, InstanceType: "e2-small", BaseImage: "projects/cos-cloud/global/images/cos-stable-113-18244-85-49"}
+	r := &Report{}
+	images := &fakeImages{image: &computepb.Image{Deprecated: &computepb.DeprecationStatus{State: proto.String("OBSOLETE")}}}
+	(&GCP{API: &fakeGCP{enabled: []string{"compute.googleapis.com"}}, Images: images}).Check(ctx, Need{Spec: g, Peak: PeakInstances(g), APIs: []string{"compute.googleapis.com"}}, Own{}, r)
+	if c := check(t, r, "base image"); c.Status != Fail || !strings.Contains(c.Detail, "OBSOLETE") {
+		t.Errorf("GCP obsolete image: %+v", c)
+	}
+	if images.asked != "cos-cloud/cos-stable-113-18244-85-49" {
+		t.Errorf("GCP asked for %q", images.asked)
+	}
+
+	for version, want := range map[string]Status{"24.04.202409120": Warn, "latest": OK} {
+		az := &fakeAzure{image: stackops.ImageState{Image: version, Life: stackops.ImageScheduled, When: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), Cloud: "ScheduledForDeprecation"}}
+		if version == "latest" {
+			az.image = stackops.ImageState{Image: version, Life: stackops.ImageFloating}
+		}
+		c := (&Azure{API: az}).baseImage(ctx, spec.Spec{Cloud: spec.Azure, Region: "westeurope", BaseImage: version})
+		if c.Status != want || az.imageAsked != version {
+			t.Errorf("Azure %s: %+v (asked %q), want %s", version, c, az.imageAsked, want)
+		}
+	}
+}
+
+// fakeImages answers Compute Engine's images.get with one image.
+type fakeImages struct {
+	image *computepb.Image
+	asked string
+}
+
+func (f *fakeImages) Get(_ context.Context, req *computepb.GetImageRequest, _ ...gax.CallOption) (*computepb.Image, error) {
+	f.asked = req.GetProject() + "/" + req.GetImage()
+	return f.image, nil
 }

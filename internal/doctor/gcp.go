@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/api/serviceusage/v1"
 
 	"stayup/infra/spec"
+	"stayup/internal/stackops"
 )
 
 // gcpAPI is what doctor asks of GCP, one call per method; the real one
@@ -35,7 +37,11 @@ type gcpAPI interface {
 }
 
 // GCP checks a GCP project.
-type GCP struct{ API gcpAPI }
+type GCP struct {
+	API gcpAPI
+	// Images reads the pinned OS image (compute.ImagesClient).
+	Images stackops.GCPImagesAPI
+}
 
 // Check runs the GCP checks: Service Usage first, since the others call
 // APIs that must be enabled (Resource Manager for testIamPermissions).
@@ -57,12 +63,21 @@ func (g *GCP) Check(ctx context.Context, need Need, own Own, r *Report) {
 		r.add(Check{Name: "region", Status: Warn, Detail: "not checked: the Compute Engine API is disabled", Fix: "enable it (above), then run doctor again"})
 	} else {
 		g.region(ctx, s, need.Peak, own, r)
+		r.add(g.baseImage(ctx, s))
 	}
 	if !slices.Contains(enabled, "cloudresourcemanager.googleapis.com") {
 		r.add(Check{Name: "permissions", Status: Warn, Detail: "not checked: testIamPermissions needs the Cloud Resource Manager API, which is disabled", Fix: "enable it (above), then run doctor again"})
 		return
 	}
 	g.permissions(ctx, s.Project, need.Actions, r)
+}
+
+func (g *GCP) baseImage(ctx context.Context, s spec.Spec) Check {
+	if s.BaseImage == "" {
+		return baseImageCheck("", stackops.ImageState{}, nil)
+	}
+	st, err := stackops.GCPImageState(ctx, g.Images, s.BaseImage, time.Now())
+	return baseImageCheck(s.BaseImage, st, err)
 }
 
 func (g *GCP) services(ctx context.Context, project string, want []string, r *Report) ([]string, bool) {
@@ -198,6 +213,7 @@ type gcpClients struct {
 	regions  *compute.RegionsClient
 	machines *compute.MachineTypesClient
 	groups   *compute.RegionInstanceGroupManagersClient
+	images   *compute.ImagesClient
 	ts       func(ctx context.Context) (string, error)
 }
 
@@ -219,7 +235,9 @@ func NewGCP(ctx context.Context) (*GCP, func(), error) {
 		if c.crm, err = cloudresourcemanager.NewService(ctx, opt); err == nil {
 			if c.regions, err = compute.NewRegionsRESTClient(ctx, opt); err == nil {
 				if c.machines, err = compute.NewMachineTypesRESTClient(ctx, opt); err == nil {
-					c.groups, err = compute.NewRegionInstanceGroupManagersRESTClient(ctx, opt)
+					if c.groups, err = compute.NewRegionInstanceGroupManagersRESTClient(ctx, opt); err == nil {
+						c.images, err = compute.NewImagesRESTClient(ctx, opt)
+					}
 				}
 			}
 		}
@@ -227,7 +245,7 @@ func NewGCP(ctx context.Context) (*GCP, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("GCP clients: %w", err)
 	}
-	return &GCP{API: c}, func() { c.regions.Close(); c.machines.Close(); c.groups.Close() }, nil
+	return &GCP{API: c, Images: c.images}, func() { c.regions.Close(); c.machines.Close(); c.groups.Close(); c.images.Close() }, nil
 }
 
 func (c *gcpClients) WhoAmI(ctx context.Context) (string, error) {

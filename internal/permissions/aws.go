@@ -221,6 +221,8 @@ var awsStayup = []string{
 	// on the caller's own user or role).
 	"ec2:DescribeAvailabilityZones", "ec2:DescribeRegions", "ec2:DescribeAddresses", "ec2:DescribeInstances", "ec2:DescribeInstanceTypes",
 	"servicequotas:GetServiceQuota", "iam:SimulatePrincipalPolicy", "iam:GetContextKeysForPrincipalPolicy",
+	// doctor: whether the pinned AMI (stayup:baseImage) is deprecated or gone.
+	"ec2:DescribeImages",
 }
 
 // awsOperate are the calls internal/fleet/aws makes for status, chaos and
@@ -236,6 +238,7 @@ var awsOperate = []string{
 	"autoscaling:CancelInstanceRefresh",                  // rollout: stop a refresh before rolling back
 	"elasticloadbalancing:DescribeTargetGroups",          // the target group's settings (deregistration delay)
 	"elasticloadbalancing:DescribeTargetGroupAttributes", // ditto
+	"ec2:DescribeImages",                                 // status: whether the pinned AMI is deprecated or gone
 }
 
 // awsScopes narrows the resources of the actions whose names the program

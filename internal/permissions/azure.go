@@ -120,27 +120,29 @@ var azureStayup = []string{
 	"Microsoft.Compute/virtualMachineScaleSets/read",
 	"Microsoft.Network/networkWatchers/read",
 	// up: the newest version of the Ubuntu image, pinned before a new
-	// stack's first deploy (stayup:baseImage).
+	// stack's first deploy (stayup:baseImage); doctor: whether the pinned
+	// version is deprecated or gone.
 	"Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read",
 }
 
 // azureOperate are the calls internal/fleet/azure makes, each an act*
 // constant there.
 var azureOperate = []string{
-	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",              // instances and their health
-	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/delete",            // chaos: delete an instance
-	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action", // chaos --mode abrupt: crash it from inside
-	"Microsoft.Compute/virtualMachineScaleSets/read",                              // the scale set's model
-	"Microsoft.Compute/virtualMachineScaleSets/write",                             // chaos: suspend and resume repairs
-	"Microsoft.Compute/virtualMachineScaleSets/instanceView/read",                 // instances' states
-	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read",              // rollout: the upgrade's progress
-	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action",     // rollout: stop the forward upgrade before rolling back
-	"Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read",            // instances' addresses for the gateway's health
-	"Microsoft.Network/applicationGateways/read",                                  // the gateway's pools
-	"Microsoft.Network/applicationGateways/backendhealth/action",                  // the gateway's view of each instance
-	"Microsoft.Insights/autoscalesettings/read",                                   // the autoscale bounds
-	"Microsoft.Insights/autoscalesettings/write",                                  // chaos: hold autoscale while it runs
-	"Microsoft.Compute/locations/operations/read",                                 // the long-running operations above
+	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",                 // instances and their health
+	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/delete",               // chaos: delete an instance
+	"Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action",    // chaos --mode abrupt: crash it from inside
+	"Microsoft.Compute/virtualMachineScaleSets/read",                                 // the scale set's model
+	"Microsoft.Compute/virtualMachineScaleSets/write",                                // chaos: suspend and resume repairs
+	"Microsoft.Compute/virtualMachineScaleSets/instanceView/read",                    // instances' states
+	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read",                 // rollout: the upgrade's progress
+	"Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/cancel/action",        // rollout: stop the forward upgrade before rolling back
+	"Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read",               // instances' addresses for the gateway's health
+	"Microsoft.Network/applicationGateways/read",                                     // the gateway's pools
+	"Microsoft.Network/applicationGateways/backendhealth/action",                     // the gateway's view of each instance
+	"Microsoft.Insights/autoscalesettings/read",                                      // the autoscale bounds
+	"Microsoft.Insights/autoscalesettings/write",                                     // chaos: hold autoscale while it runs
+	"Microsoft.Compute/locations/operations/read",                                    // the long-running operations above
+	"Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read", // status: whether the pinned image version is deprecated or gone
 }
 
 // azureAssignableRoles are role definitions the program may assign beyond

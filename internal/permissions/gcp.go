@@ -134,6 +134,10 @@ var gcpInvokes = map[string][]string{
 var gcpStayup = []string{
 	"serviceusage.services.list", "compute.regions.get", "compute.zones.list", "resourcemanager.projects.get",
 	"compute.machineTypes.get", "compute.instanceGroupManagers.get",
+	// Whether the pinned image (stayup:baseImage) is deprecated or gone;
+	// cos-cloud's images are readable by any authenticated caller, one in
+	// the stack's own project needs this.
+	"compute.images.get",
 }
 
 // gcpOperate are the calls internal/fleet/gcp makes, each named in its
@@ -148,6 +152,7 @@ var gcpOperate = []string{
 	"compute.instanceGroupManagers.update", // chaos --mode graceful (recreateInstances) and rollout
 	"compute.instanceTemplates.list",       // rollout: the stack's retained templates, by label
 	"compute.instanceTemplates.delete",     // rollout: delete the ones the group rolled off
+	"compute.images.get",                   // status: whether the pinned image is deprecated or gone
 }
 
 // gcpNotSupported lists permissions the table may hold that a custom role
