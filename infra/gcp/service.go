@@ -68,8 +68,10 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 	}
 	if lbal.Certificate != nil {
 		// status and up read its provisioning state to say which phase
-		// the HTTPS cutover is in.
+		// the HTTPS cutover is in, and where DNS must point meanwhile.
 		svc.Fleet["sslCertificate"] = lbal.Certificate.Name
+		svc.Fleet["httpsRedirect"] = pulumi.Bool(s.RedirectHTTP())
+		svc.Fleet["address"] = lbal.Address.Address
 	}
 	return svc, ctx.RegisterResourceOutputs(svc, pulumi.Map{"url": svc.URL})
 }

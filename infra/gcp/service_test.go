@@ -409,6 +409,9 @@ func TestHTTPSRedirectsOnceTheCertificateServesAndUsesAModernPolicy(t *testing.T
 			if got := fleet["sslCertificate"]; got == nil || got != cert.Outputs["name"] {
 				t.Errorf("fleet output sslCertificate = %v, want the managed certificate's name %v", got, cert.Outputs["name"])
 			}
+			if fleet["httpsRedirect"] != tc.redirect || fleet["address"] == nil {
+				t.Errorf("fleet output httpsRedirect = %v, address = %v; want %v and the IPv4 address DNS must point at", fleet["httpsRedirect"], fleet["address"], tc.redirect)
+			}
 			if url := g.Outputs["url"]; url != "https://app.example.com/" {
 				t.Errorf("url = %v", url)
 			}
