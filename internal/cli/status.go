@@ -32,7 +32,11 @@ type stackFleet struct {
 	// outputs say (empty for a stack deployed before they were output).
 	BaseImage string
 	Zones     []string
-	Close     func()
+	// Certificate is a GCP stack's Google-managed certificate, when it
+	// has one (HasCertificate).
+	Certificate    certRef
+	HasCertificate bool
+	Close          func()
 }
 
 // openFleetFunc opens a deployed stack's fleet from its outputs.
@@ -68,6 +72,7 @@ func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*s
 			sf.Zones = append(sf.Zones, fmt.Sprint(z))
 		}
 	}
+	sf.Certificate, sf.HasCertificate = certRefOf(out)
 	fo, _ := out["fleet"].(map[string]any)
 	if fo == nil {
 		return nil, fmt.Errorf("stack %s has no fleet output: has it been deployed?", stack)
@@ -116,10 +121,12 @@ type statusOpts struct {
 	json  bool
 	root  string
 	open  openFleetFunc
+	// certificate reads a GCP stack's managed certificate (nil: not read).
+	certificate certReader
 }
 
 func newStatusCmd(s streams) *cobra.Command {
-	o := &statusOpts{open: openStackFleet}
+	o := &statusOpts{open: openStackFleet, certificate: readCertificate}
 	cmd := &cobra.Command{
 		Use:   "status --stack S [--json]",
 		Short: "Show a deployed stack's instances per zone: load balancer health, image, desired vs healthy",
@@ -169,6 +176,9 @@ type fleetStatus struct {
 	Rollout   fleet.Rollout        `json:"rollout"`
 	// BaseImage is the OS image the stack pins (its baseImage output).
 	BaseImage string `json:"base_image"`
+	// HTTPS is the cutover's phase on GCP with a Google-managed
+	// certificate; absent elsewhere.
+	HTTPS *httpsStatus `json:"https,omitempty"`
 }
 
 type zoneCount struct {
@@ -201,6 +211,16 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	}
 	if st.Instances == nil {
 		st.Instances = []fleet.Instance{}
+	}
+	if sf.HasCertificate && o.certificate != nil {
+		// A certificate that cannot be read is said, not fatal: the fleet
+		// view is what status is for.
+		if c, err := o.certificate(ctx, sf.Certificate.Project, sf.Certificate.Name); err != nil {
+			fmt.Fprintf(s.err, "stayup: could not read the managed certificate %s to say the HTTPS phase: %v\n", sf.Certificate.Name, err)
+		} else {
+			h := cutover(c, sf.Certificate, "")
+			st.HTTPS = &h
+		}
 	}
 	for _, i := range st.Instances {
 		z := st.Zones[i.Zone]
@@ -236,6 +256,9 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 	p("rollout: %s\n", rolloutText(st.Rollout))
 	if st.BaseImage != "" {
 		p("OS image: %s (stayup:baseImage)\n", st.BaseImage)
+	}
+	if st.HTTPS != nil {
+		p("%s\n", st.HTTPS)
 	}
 	now := time.Now()
 	writeFleetTable(s.out, st.Instances, now)
