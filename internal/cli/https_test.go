@@ -61,7 +61,10 @@ func TestUpSaysTheHTTPSPhaseAndSetsTheRedirectOnceActive(t *testing.T) {
 	// No managed certificate (another cloud, the user's own): nothing read.
 	var errOut bytes.Buffer
 	afterUpHTTPS(context.Background(), &pinStack{cfg: map[string]string{}}, "s", "", "", map[string]any{"fleet": map[string]any{"project": "p"}},
-		func(context.Context, string, string) (gcpfleet.Certificate, error) { t.Error("read a certificate the stack lacks"); return gcpfleet.Certificate{}, nil },
+		func(context.Context, string, string) (gcpfleet.Certificate, error) {
+			t.Error("read a certificate the stack lacks")
+			return gcpfleet.Certificate{}, nil
+		},
 		streams{err: &errOut})
 }
 
