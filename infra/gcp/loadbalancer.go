@@ -21,7 +21,19 @@ type LoadBalancer struct {
 	Address *compute.GlobalAddress
 	IPv6    *compute.GlobalAddress
 	URL     pulumi.StringOutput
+	// Certificate is the Google-managed certificate the stack creates for
+	// stayup:domain; nil with a certificate of the user's or without HTTPS.
+	Certificate *compute.ManagedSslCertificate
 }
+
+// The label on the HTTP forwarding rules while they serve the fleet
+// instead of redirecting (stayup:httpsRedirect false): it puts the phase in
+// the resource graph, where the compliance rules read it, and in the
+// console next to the rule.
+const (
+	redirectLabel       = "stayup-https-redirect"
+	awaitingCertificate = "awaiting-certificate"
+)
 
 // everyone is the default allowedCidrs: no Cloud Armor policy is needed.
 func everyone(cidrs []string) bool {
@@ -108,6 +120,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, fleet *Fleet
 	}
 
 	httpMap := serve
+	httpLabels := labels(ctx)
 	scheme, host := "http", l.Address.Address
 	if s.HTTPS() {
 		scheme = "https"
@@ -117,6 +130,15 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, fleet *Fleet
 		if err := l.https(ctx, name, s, serve, parent); err != nil {
 			return nil, err
 		}
+	}
+	if !s.RedirectHTTP() && s.ManagedCertificate() {
+		// The managed certificate provisions only once the domain resolves
+		// to this address, after this up: until stayup:httpsRedirect says it
+		// is ACTIVE, HTTP serves the fleet through the same URL map as
+		// HTTPS, so clients always get an answer.
+		httpLabels[redirectLabel] = pulumi.String(awaitingCertificate)
+	}
+	if s.RedirectHTTP() {
 		// Plain HTTP only ever answers with a permanent redirect.
 		httpMap, err = compute.NewURLMap(ctx, name+"-redirect", &compute.URLMapArgs{
 			Project:     project,
@@ -141,7 +163,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, s spec.Spec, fleet *Fleet
 	if err != nil {
 		return nil, err
 	}
-	if err := l.listen(ctx, name+"-http", s, 80, httpProxy.ID(), parent); err != nil {
+	if err := l.listen(ctx, name+"-http", s, 80, httpProxy.ID(), httpLabels, parent); err != nil {
 		return nil, err
 	}
 
@@ -167,6 +189,7 @@ func (l *LoadBalancer) https(ctx *pulumi.Context, name string, s spec.Spec, urlM
 			return err
 		}
 		certificate = cert.ID().ToStringOutput()
+		l.Certificate = cert
 	}
 	policy, err := compute.NewSSLPolicy(ctx, name, &compute.SSLPolicyArgs{
 		Project:       project,
@@ -187,11 +210,11 @@ func (l *LoadBalancer) https(ctx *pulumi.Context, name string, s spec.Spec, urlM
 	if err != nil {
 		return err
 	}
-	return l.listen(ctx, name+"-https", s, 443, proxy.ID(), parent)
+	return l.listen(ctx, name+"-https", s, 443, proxy.ID(), labels(ctx), parent)
 }
 
 // listen forwards a port on each of the service's addresses to a proxy.
-func (l *LoadBalancer) listen(ctx *pulumi.Context, name string, s spec.Spec, port int, proxy pulumi.IDOutput, parent pulumi.ResourceOption) error {
+func (l *LoadBalancer) listen(ctx *pulumi.Context, name string, s spec.Spec, port int, proxy pulumi.IDOutput, labels pulumi.StringMap, parent pulumi.ResourceOption) error {
 	addresses := map[string]*compute.GlobalAddress{name: l.Address}
 	if l.IPv6 != nil {
 		addresses[name+"-v6"] = l.IPv6
@@ -205,7 +228,7 @@ func (l *LoadBalancer) listen(ctx *pulumi.Context, name string, s spec.Spec, por
 			IpProtocol:          pulumi.String("TCP"),
 			PortRange:           pulumi.String(fmt.Sprint(port)),
 			Target:              proxy,
-			Labels:              labels(ctx),
+			Labels:              labels,
 		}, parent); err != nil {
 			return err
 		}

@@ -66,6 +66,13 @@ func NewService(ctx *pulumi.Context, name string, s spec.Spec, opts ...pulumi.Re
 		"backendService":       lbal.Backend.Name,
 		"healthCheck":          fleet.Autohealing.Name,
 	}
+	if lbal.Certificate != nil {
+		// status and up read its provisioning state to say which phase
+		// the HTTPS cutover is in, and where DNS must point meanwhile.
+		svc.Fleet["sslCertificate"] = lbal.Certificate.Name
+		svc.Fleet["httpsRedirect"] = pulumi.Bool(s.RedirectHTTP())
+		svc.Fleet["address"] = lbal.Address.Address
+	}
 	return svc, ctx.RegisterResourceOutputs(svc, pulumi.Map{"url": svc.URL})
 }
 

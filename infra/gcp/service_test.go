@@ -348,32 +348,74 @@ func TestPullNotesNameTheGrantOutsideTheStack(t *testing.T) {
 	}
 }
 
-func TestHTTPSRedirectsAndUsesAModernPolicy(t *testing.T) {
+// With a Google-managed certificate HTTP serves the fleet until
+// stayup:httpsRedirect says the certificate is ACTIVE (it provisions only
+// once DNS points at the address this up creates), then redirects; with a
+// certificate of the user's it redirects from the first up.
+func TestHTTPSRedirectsOnceTheCertificateServesAndUsesAModernPolicy(t *testing.T) {
 	t.Parallel()
-	g := plan(t, "stayup:domain", "app.example.com")
-	rules := map[string]*graph.Resource{}
-	for _, fr := range g.ByType("gcp:compute/globalForwardingRule:GlobalForwardingRule") {
-		rules[fr.Str("portRange")] = fr
-	}
-	if rules["80"] == nil || rules["443"] == nil {
-		t.Fatalf("forwarding rules on %v, want 80 and 443", rules)
-	}
-	httpProxy := g.Ref(rules["80"].Str("target"))
-	redirect := g.Ref(httpProxy.Str("urlMap"))
-	if b, _ := redirect.Bool("defaultUrlRedirect.httpsRedirect"); !b {
-		t.Errorf("HTTP serves %v, want a redirect to HTTPS", redirect.Inputs)
-	}
-	httpsProxy := g.Ref(rules["443"].Str("target"))
-	policy := g.Ref(httpsProxy.Str("sslPolicy"))
-	if policy == nil || policy.Str("profile") != "MODERN" || policy.Str("minTlsVersion") != "TLS_1_2" {
-		t.Errorf("SSL policy = %v, want MODERN with TLS 1.2 minimum", httpsProxy.Str("sslPolicy"))
-	}
-	cert := g.Ref(httpsProxy.List("sslCertificates")[0])
-	if cert == nil || cert.List("managed.domains")[0] != "app.example.com" {
-		t.Errorf("certificate = %v, want a managed one for the domain", httpsProxy.List("sslCertificates"))
-	}
-	if url := g.Outputs["url"]; url != "https://app.example.com/" {
-		t.Errorf("url = %v", url)
+	const managed = "app.example.com"
+	for _, tc := range []struct {
+		name     string
+		kv       []string
+		redirect bool
+	}{
+		{"managed, provisioning", []string{"stayup:domain", managed}, false},
+		{"managed, active", []string{"stayup:domain", managed, "stayup:httpsRedirect", "true"}, true},
+		{"user's certificate", []string{"stayup:domain", managed, "stayup:tlsCertificate", "projects/stayup-test/global/sslCertificates/web"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := plan(t, tc.kv...)
+			rules := map[string]*graph.Resource{}
+			for _, fr := range g.ByType("gcp:compute/globalForwardingRule:GlobalForwardingRule") {
+				rules[fr.Str("portRange")] = fr
+			}
+			if rules["80"] == nil || rules["443"] == nil {
+				t.Fatalf("forwarding rules on %v, want 80 and 443", rules)
+			}
+			httpProxy := g.Ref(rules["80"].Str("target"))
+			httpsProxy := g.Ref(rules["443"].Str("target"))
+			httpMap := g.Ref(httpProxy.Str("urlMap"))
+			redirects, _ := httpMap.Bool("defaultUrlRedirect.httpsRedirect")
+			if redirects != tc.redirect {
+				t.Errorf("HTTP redirects = %v (%v), want %v", redirects, httpMap.Inputs, tc.redirect)
+			}
+			if !tc.redirect && httpMap != g.Ref(httpsProxy.Str("urlMap")) {
+				t.Errorf("HTTP serves through %s, want the HTTPS proxy's URL map", httpMap.Name)
+			}
+			phase := rules["80"].Get("labels.stayup-https-redirect")
+			if want := map[bool]any{false: "awaiting-certificate", true: nil}[tc.redirect]; phase != want {
+				t.Errorf("HTTP forwarding rule's phase label = %v, want %v", phase, want)
+			}
+			if l := rules["443"].Get("labels.stayup-https-redirect"); l != nil {
+				t.Errorf("HTTPS forwarding rule has the phase label %v", l)
+			}
+			policy := g.Ref(httpsProxy.Str("sslPolicy"))
+			if policy == nil || policy.Str("profile") != "MODERN" || policy.Str("minTlsVersion") != "TLS_1_2" {
+				t.Errorf("SSL policy = %v, want MODERN with TLS 1.2 minimum", httpsProxy.Str("sslPolicy"))
+			}
+			fleet, _ := g.Outputs["fleet"].(map[string]any)
+			if tc.name == "user's certificate" {
+				if c, ok := fleet["sslCertificate"]; ok {
+					t.Errorf("fleet output names certificate %v, want none: the user's certificate is theirs to watch", c)
+				}
+				return
+			}
+			cert := g.Ref(httpsProxy.List("sslCertificates")[0])
+			if cert == nil || cert.List("managed.domains")[0] != managed {
+				t.Fatalf("certificate = %v, want a managed one for the domain", httpsProxy.List("sslCertificates"))
+			}
+			if got := fleet["sslCertificate"]; got == nil || got != cert.Outputs["name"] {
+				t.Errorf("fleet output sslCertificate = %v, want the managed certificate's name %v", got, cert.Outputs["name"])
+			}
+			if fleet["httpsRedirect"] != tc.redirect || fleet["address"] == nil {
+				t.Errorf("fleet output httpsRedirect = %v, address = %v; want %v and the IPv4 address DNS must point at", fleet["httpsRedirect"], fleet["address"], tc.redirect)
+			}
+			if url := g.Outputs["url"]; url != "https://app.example.com/" {
+				t.Errorf("url = %v", url)
+			}
+		})
 	}
 }
 

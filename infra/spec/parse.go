@@ -30,7 +30,7 @@ var Keys = []string{
 	"natGateways", "deletionProtection", "sessionManager",
 	"sshFromIap",
 	"sshPublicKey", "encryptionAtHost", "registryId", "tlsIdentity",
-	"baseImage", "zoneNames", "networkWatcher",
+	"baseImage", "zoneNames", "networkWatcher", "httpsRedirect",
 }
 
 // RegionKey is the provider config key that holds each cloud's region.
@@ -184,6 +184,11 @@ func Parse(get Lookup) (Spec, error) {
 		p.fail("domain", s.Domain, "on aws also needs stayup:tlsCertificate: the ARN of an ACM certificate for this name")
 	case s.Domain != "" && s.Cloud == Azure && s.TLSCertificate == "":
 		p.fail("domain", s.Domain, "on azure also needs stayup:tlsCertificate: the Key Vault secret id of a certificate for this name")
+	}
+	_, redirectSet := p.get(Key("httpsRedirect"))
+	s.GCP.HTTPSRedirect = p.boolean("httpsRedirect", false)
+	if redirectSet && !s.ManagedCertificate() {
+		p.fail("httpsRedirect", fmt.Sprint(s.GCP.HTTPSRedirect), "applies only on gcp with stayup:domain and no stayup:tlsCertificate (a Google-managed certificate, which provisions after the first up); everywhere else HTTP always redirects to HTTPS")
 	}
 	s.AllowedCIDRs = p.cidrs("allowedCidrs", []string{DefaultAllowedCIDR})
 	s.LogRetentionDays = p.oneOf("logRetentionDays", DefaultLogRetentionDays, logRetentionDays)

@@ -149,6 +149,12 @@ type GCPOptions struct {
 	// SSHFromIAP admits SSH from Identity-Aware Proxy's range only
 	// (35.235.240.0/20), never from the internet.
 	SSHFromIAP bool
+	// HTTPSRedirect turns plain HTTP into a redirect to HTTPS
+	// (stayup:httpsRedirect), with a Google-managed certificate only. Until
+	// then HTTP serves the fleet: the certificate provisions only once DNS
+	// points at the address the first up creates, and redirecting to an
+	// HTTPS front that has no certificate yet would leave clients nothing.
+	HTTPSRedirect bool
 }
 
 // AWSOptions are the keys only the AWS component reads.
@@ -177,6 +183,20 @@ func (s Spec) IPv6() bool {
 
 // HTTPS reports whether the service terminates TLS at the load balancer.
 func (s Spec) HTTPS() bool { return s.TLSCertificate != "" || s.Domain != "" }
+
+// ManagedCertificate reports whether the load balancer's certificate is a
+// Google-managed one the stack creates, which serves only some time after
+// the first up (GCP with a domain and no certificate of the user's).
+func (s Spec) ManagedCertificate() bool {
+	return s.Cloud == GCP && s.Domain != "" && s.TLSCertificate == ""
+}
+
+// RedirectHTTP reports whether plain HTTP redirects to HTTPS: always with
+// a certificate of the user's, and with a Google-managed one once
+// stayup:httpsRedirect says it is ACTIVE.
+func (s Spec) RedirectHTTP() bool {
+	return s.HTTPS() && (!s.ManagedCertificate() || s.GCP.HTTPSRedirect)
+}
 
 // Problem is one invalid config value: the key, the value and the rule it broke.
 type Problem struct {

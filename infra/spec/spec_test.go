@@ -106,6 +106,8 @@ func TestParseRejects(t *testing.T) {
 		{"azure certificate not in Key Vault", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:tlsCertificate": "cert.pfx"}, "stayup:tlsCertificate", "Key Vault secret"},
 		{"azure certificate without identity", map[string]string{"stayup:cloud": "azure", "azure-native:location": "westeurope", "stayup:tlsCertificate": "https://myvault.vault.azure.net/secrets/web"}, "stayup:tlsIdentity", "user-assigned identity"},
 		{"bad gcp project", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "My Project"}, "gcp:project", "not a project id"},
+		{"https redirect phase without a managed certificate", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:httpsRedirect": "true"}, "stayup:httpsRedirect", "Google-managed"},
+		{"https redirect phase on aws", awsConfig("stayup:httpsRedirect", "false"), "stayup:httpsRedirect", "always redirects"},
 		{"gcp certificate not a resource", map[string]string{"stayup:cloud": "gcp", "gcp:region": "europe-west1", "gcp:project": "my-project", "stayup:tlsCertificate": "arn:aws:acm:x"}, "stayup:tlsCertificate", "sslCertificates"},
 		{"bad region", awsConfig("aws:region", "EU West"), "aws:region", "not a region"},
 		{"min below two", awsConfig("stayup:minSize", "1", "stayup:desiredSize", "2"), "stayup:minSize", "between 2"},

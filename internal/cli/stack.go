@@ -81,10 +81,13 @@ type stackOpOpts struct {
 	// azureWatcher finds the region's Network Watcher (nil: not looked up).
 	azureImage   newestAzureImage
 	azureWatcher azureWatcherFinder
+	// certificate reads a GCP stack's managed certificate after up, to
+	// say the HTTPS phase and move it on (nil: not read).
+	certificate certReader
 }
 
 func newStackOpCmd(s streams, op, short, long string) *cobra.Command {
-	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, doctor: upDoctor, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage, azureWatcher: resolveAzureWatcher}
+	o := &stackOpOpts{op: op, open: openRealStack, check: plan.Run, doctor: upDoctor, fleetOf: fleetFromOutputs, templates: openRealTemplateCleaner, azureImage: resolveAzureImage, azureWatcher: resolveAzureWatcher, certificate: readCertificate}
 	cmd := &cobra.Command{
 		Use:   op + " --stack S",
 		Short: short,
@@ -275,6 +278,13 @@ func (o *stackOpOpts) Execute(ctx context.Context, s streams) error {
 	}
 	if err != nil {
 		return err
+	}
+	if pinned && o.certificate != nil {
+		domain := ""
+		if values, err := pins.Config(ctx); err == nil {
+			domain = values["stayup:domain"].Value
+		}
+		afterUpHTTPS(ctx, pins, o.stack, o.root, domain, outputs, o.certificate, s)
 	}
 	u, _ := outputs["url"].(string)
 	if err := o.waitForFleet(ctx, outputs, s); err != nil {

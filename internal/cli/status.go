@@ -37,7 +37,11 @@ type stackFleet struct {
 	// outputs say (empty for a stack deployed before they were output).
 	BaseImage string
 	Zones     []string
-	Close     func()
+	// Certificate is a GCP stack's Google-managed certificate, when it
+	// has one (HasCertificate).
+	Certificate    certRef
+	HasCertificate bool
+	Close          func()
 }
 
 // openFleetFunc opens a deployed stack's fleet from its outputs.
@@ -73,6 +77,7 @@ func fleetFromOutputs(ctx context.Context, stack string, out map[string]any) (*s
 			sf.Zones = append(sf.Zones, fmt.Sprint(z))
 		}
 	}
+	sf.Certificate, sf.HasCertificate = certRefOf(out)
 	fo, _ := out["fleet"].(map[string]any)
 	if fo == nil {
 		return nil, fmt.Errorf("stack %s has no fleet output: has it been deployed?", stack)
@@ -124,6 +129,8 @@ type statusOpts struct {
 	// imageState reads where the pinned OS image is in its lifecycle;
 	// nil: not read (tests that are not about it).
 	imageState imageStateFunc
+	// certificate reads a GCP stack's managed certificate (nil: not read).
+	certificate certReader
 }
 
 // imageStateFunc reads the lifecycle of a stack's pinned OS image.
@@ -166,7 +173,7 @@ func lookupImageState(ctx context.Context, sf *stackFleet, root, stack string) (
 }
 
 func newStatusCmd(s streams) *cobra.Command {
-	o := &statusOpts{open: openStackFleet, imageState: lookupImageState}
+	o := &statusOpts{open: openStackFleet, imageState: lookupImageState, certificate: readCertificate}
 	cmd := &cobra.Command{
 		Use:   "status --stack S [--json]",
 		Short: "Show a deployed stack's instances per zone: load balancer health, image, desired vs healthy",
@@ -222,6 +229,9 @@ type fleetStatus struct {
 	BaseImageState string `json:"base_image_state,omitempty"`
 	// BaseImageDeprecation is its deprecation date (RFC 3339), when known.
 	BaseImageDeprecation string `json:"base_image_deprecation,omitempty"`
+	// HTTPS is the cutover's phase on GCP with a Google-managed
+	// certificate; absent elsewhere.
+	HTTPS *httpsStatus `json:"https,omitempty"`
 }
 
 type zoneCount struct {
@@ -256,6 +266,16 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 		st.Instances = []fleet.Instance{}
 	}
 	o.baseImageState(ctx, sf, &st, s.err)
+	if sf.HasCertificate && o.certificate != nil {
+		// A certificate that cannot be read is said, not fatal: the fleet
+		// view is what status is for.
+		if c, err := o.certificate(ctx, sf.Certificate.Project, sf.Certificate.Name); err != nil {
+			fmt.Fprintf(s.err, "stayup: could not read the managed certificate %s to say the HTTPS phase: %v\n", sf.Certificate.Name, err)
+		} else {
+			h := cutover(c, sf.Certificate, "")
+			st.HTTPS = &h
+		}
+	}
 	for _, i := range st.Instances {
 		z := st.Zones[i.Zone]
 		z.Instances++
@@ -294,6 +314,9 @@ func (o *statusOpts) Execute(ctx context.Context, s streams) error {
 			state = ", " + st.BaseImageState
 		}
 		p("OS image: %s (stayup:baseImage%s)\n", st.BaseImage, state)
+	}
+	if st.HTTPS != nil {
+		p("%s\n", st.HTTPS)
 	}
 	now := time.Now()
 	writeFleetTable(s.out, st.Instances, now)

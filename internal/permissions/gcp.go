@@ -130,10 +130,12 @@ var gcpInvokes = map[string][]string{
 
 // gcpStayup are doctor's own calls with the deployer's credentials:
 // Service Usage's list of enabled services, the region (its quotas and
-// zones), the project. testIamPermissions needs no permission.
+// zones), the project. testIamPermissions needs no permission. And up's
+// read of the managed certificate after the engine returns, to say the
+// HTTPS phase.
 var gcpStayup = []string{
 	"serviceusage.services.list", "compute.regions.get", "compute.zones.list", "resourcemanager.projects.get",
-	"compute.machineTypes.get", "compute.instanceGroupManagers.get",
+	"compute.machineTypes.get", "compute.instanceGroupManagers.get", "compute.sslCertificates.get",
 	// Whether the pinned image (stayup:baseImage) is deprecated or gone;
 	// cos-cloud's images are readable by any authenticated caller, one in
 	// the stack's own project needs this.
@@ -148,6 +150,7 @@ var gcpOperate = []string{
 	"compute.instances.get",                // each instance's state and zone
 	"compute.backendServices.get",          // the backend service and its backends' health (getHealth)
 	"compute.healthChecks.get",             // the autohealing check's timing
+	"compute.sslCertificates.get",          // status: the managed certificate's state, the HTTPS phase
 	"compute.instances.reset",              // chaos --mode abrupt: a hard reset, no shutdown
 	"compute.instanceGroupManagers.update", // chaos --mode graceful (recreateInstances) and rollout
 	"compute.instanceTemplates.list",       // rollout: the stack's retained templates, by label

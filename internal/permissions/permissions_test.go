@@ -83,6 +83,8 @@ var keysWithoutNewResources = []string{
 	// The pinned watcher replaces the one the program would create: a
 	// type fewer, none new.
 	"networkWatcher",
+	// The redirect is one more URL map, a type every HTTPS config has.
+	"httpsRedirect",
 }
 
 // TestVariantsSetEveryOptionalKey fails when the spec gains a key that no

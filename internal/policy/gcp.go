@@ -20,8 +20,14 @@ const (
 	gcpFirewall    = "gcp:compute/firewall:Firewall"
 	gcpHTTPSProxy  = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
 	gcpHTTPProxy   = "gcp:compute/targetHttpProxy:TargetHttpProxy"
-	gcpIAMMember   = "gcp:projects/iAMMember:IAMMember"
-	gcpIAMBinding  = "gcp:projects/iAMBinding:IAMBinding"
+	gcpGlobalRule  = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+	gcpManagedCert = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+	// The label infra/gcp puts on the HTTP forwarding rules while they
+	// serve, waiting for the managed certificate (stayup:httpsRedirect).
+	gcpRedirectLabel = "stayup-https-redirect"
+	gcpAwaitingCert  = "awaiting-certificate"
+	gcpIAMMember     = "gcp:projects/iAMMember:IAMMember"
+	gcpIAMBinding    = "gcp:projects/iAMBinding:IAMBinding"
 )
 
 // gcpFrontEnds are where Google's load balancer front ends and health
@@ -440,7 +446,7 @@ var gcpRules = []Rule{
 	},
 	{
 		ID: "gcp-transport-https", Cloud: "gcp", Category: Transport, Severity: High,
-		Title: "Plain HTTP only redirects to HTTPS; serving HTTP is waived only while no certificate is configured",
+		Title: "Plain HTTP only redirects to HTTPS; serving HTTP is waived only while no certificate is configured, or while the stack's Google-managed certificate provisions (stayup:httpsRedirect false)",
 		check: func(g *graph.Graph) []violation {
 			var out []violation
 			https := len(g.ByType(gcpHTTPSProxy)) > 0
@@ -450,9 +456,13 @@ var gcpRules = []Rule{
 					continue
 				}
 				v := fail(p, "HTTP proxy %s serves plain HTTP", p.Name)
-				if https {
+				switch {
+				case https && gcpAwaitingCertificate(g, p):
+					v = waive(v, "the stack's Google-managed certificate provisions only once DNS points at the address this stack created, and redirecting before it is ACTIVE would leave clients nothing: "+
+						"HTTP serves the fleet until stayup:httpsRedirect is true, which stayup up sets when it sees the certificate ACTIVE (stayup status says the phase)")
+				case https:
 					v.msg += " although HTTPS is configured: point it at a URL map whose defaultUrlRedirect has httpsRedirect = true"
-				} else {
+				default:
 					v = waive(v, "no certificate or domain is configured, so the service is HTTP only, as plan says: set stayup:domain (or stayup:tlsCertificate) to serve HTTPS and redirect HTTP")
 				}
 				out = append(out, v)
@@ -556,6 +566,39 @@ func gcpFrontEndsOnly(fw *graph.Resource) bool {
 	return fw.Str("direction") != "EGRESS" && fw.Get("denies") == nil && len(fw.List("allows")) > 0 &&
 		len(sources) > 0 && !slices.ContainsFunc(sources, func(c string) bool { return !slices.Contains(gcpFrontEnds, c) }) &&
 		fw.Get("sourceTags") == nil && fw.Get("sourceServiceAccounts") == nil
+}
+
+// gcpAwaitingCertificate says whether an HTTP proxy serves on purpose
+// while the certificate provisions: every forwarding rule to it carries
+// the program's phase label, and every HTTPS proxy's certificate is a
+// Google-managed one of the stack (one of the user's is valid from the
+// start, so it has no such phase).
+func gcpAwaitingCertificate(g *graph.Graph, httpProxy *graph.Resource) bool {
+	var rules int
+	for _, fr := range g.ByType(gcpGlobalRule) {
+		if g.Ref(fr.Str("target")) != httpProxy {
+			continue
+		}
+		rules++
+		if fr.Str("labels."+gcpRedirectLabel) != gcpAwaitingCert {
+			return false
+		}
+	}
+	if rules == 0 {
+		return false
+	}
+	for _, p := range g.ByType(gcpHTTPSProxy) {
+		certs := p.List("sslCertificates")
+		if len(certs) == 0 {
+			return false
+		}
+		for _, c := range certs {
+			if cert := g.Ref(c); cert == nil || cert.Type != gcpManagedCert {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // gcpFrontsFleet follows a forwarding rule to its proxy, URL map and

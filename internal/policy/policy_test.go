@@ -26,15 +26,17 @@ var variants = map[string]struct {
 	cloud     string
 	overrides map[string]string
 }{
-	"aws":       {"aws", nil},
-	"aws-tls":   {"aws", map[string]string{"stayup:tlsCertificate": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"}},
-	"aws-ecr":   {"aws", map[string]string{"stayup:image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2", "stayup:sessionManager": "true"}},
-	"gcp":       {"gcp", nil},
-	"gcp-tls":   {"gcp", map[string]string{"stayup:domain": "www.example.com", "stayup:sshFromIap": "true"}},
-	"gcp-ar":    {"gcp", map[string]string{"stayup:image": "europe-docker.pkg.dev/stayup-example/apps/web:v2"}},
-	"azure":     {"azure", nil},
-	"azure-tls": {"azure", map[string]string{"stayup:tlsCertificate": "https://stayupvault.vault.azure.net/secrets/web", "stayup:tlsIdentity": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/certs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gateway"}},
-	"azure-acr": {"azure", map[string]string{"stayup:image": "stayupacr.azurecr.io/web:v2", "stayup:registryId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"}},
+	"aws":     {"aws", nil},
+	"aws-tls": {"aws", map[string]string{"stayup:tlsCertificate": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"}},
+	"aws-ecr": {"aws", map[string]string{"stayup:image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v2", "stayup:sessionManager": "true"}},
+	"gcp":     {"gcp", nil},
+	"gcp-tls": {"gcp", map[string]string{"stayup:domain": "www.example.com", "stayup:httpsRedirect": "true", "stayup:sshFromIap": "true"}},
+	// The same before its managed certificate is ACTIVE: HTTP serves.
+	"gcp-tls-provisioning": {"gcp", map[string]string{"stayup:domain": "www.example.com"}},
+	"gcp-ar":               {"gcp", map[string]string{"stayup:image": "europe-docker.pkg.dev/stayup-example/apps/web:v2"}},
+	"azure":                {"azure", nil},
+	"azure-tls":            {"azure", map[string]string{"stayup:tlsCertificate": "https://stayupvault.vault.azure.net/secrets/web", "stayup:tlsIdentity": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/certs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/gateway"}},
+	"azure-acr":            {"azure", map[string]string{"stayup:image": "stayupacr.azurecr.io/web:v2", "stayup:registryId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/stayupacr"}},
 }
 
 var (
@@ -153,6 +155,21 @@ func TestWaiversEndWhenTheirReasonDoes(t *testing.T) {
 				t.Errorf("%s: %+v, want no finding once HTTPS is on", variant, f)
 			}
 		}
+	}
+}
+
+// While the stack's managed certificate provisions, HTTP serving the fleet
+// is a waived finding that says why and what ends it.
+func TestHTTPServesWhileTheManagedCertificateProvisions(t *testing.T) {
+	t.Parallel()
+	var got []policy.Finding
+	for _, f := range policy.Check(passing(t, "gcp-tls-provisioning")) {
+		if f.Rule == "gcp-transport-https" {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0].Waived, "stayup:httpsRedirect") || !strings.Contains(got[0].Waived, "ACTIVE") {
+		t.Errorf("findings %+v, want one waived until stayup:httpsRedirect, once the certificate is ACTIVE", got)
 	}
 }
 

@@ -218,6 +218,9 @@ var mutations = []mutation{
 		serve := find(t, g, "gcp:compute/uRLMap:URLMap", "stayup-lb")
 		set(t, find(t, g, "gcp:compute/targetHttpProxy:TargetHttpProxy", "stayup-lb"), "urlMap", serve.ID)
 	}, "httpsRedirect = true"},
+	// The provisioning phase is waived only as the program declares it.
+	{"gcp-transport-https", "gcp-tls-provisioning", "serving without the phase label", delIn("gcp:compute/globalForwardingRule:GlobalForwardingRule", "stayup-lb-http", "labels.stayup-https-redirect"), "httpsRedirect = true"},
+	{"gcp-transport-https", "gcp-tls-provisioning", "serving with the user's certificate", setIn("gcp:compute/targetHttpsProxy:TargetHttpsProxy", "stayup-lb", "sslCertificates", []any{"projects/p/global/sslCertificates/web"}), "httpsRedirect = true"},
 	{"gcp-transport-tls-policy", "gcp-tls", "compatible profile", setIn("gcp:compute/sSLPolicy:SSLPolicy", "stayup-lb", "profile", "COMPATIBLE"), `profile = "MODERN"`},
 	{"gcp-transport-tls-policy", "gcp-tls", "TLS 1.0", setIn("gcp:compute/sSLPolicy:SSLPolicy", "stayup-lb", "minTlsVersion", "TLS_1_0"), `minTlsVersion = "TLS_1_2"`},
 	{"gcp-transport-tls-policy", "gcp-tls", "no policy", delIn("gcp:compute/targetHttpsProxy:TargetHttpsProxy", "stayup-lb", "sslPolicy"), "no SSL policy"},

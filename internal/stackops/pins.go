@@ -19,6 +19,11 @@ import (
 const (
 	BaseImageKey = "stayup:baseImage"
 	ZoneNamesKey = "stayup:zoneNames"
+	// HTTPSRedirectKey is the HTTPS cutover's phase on GCP with a
+	// Google-managed certificate: false while it provisions (HTTP serves),
+	// true once it is ACTIVE (HTTP redirects). Seeded from what a deployed
+	// stack does, set by stayup up when it sees the certificate ACTIVE.
+	HTTPSRedirectKey = "stayup:httpsRedirect"
 )
 
 // Pins are what a stack runs on: its OS image, in the form
@@ -108,7 +113,10 @@ func (s *Stack) SeedPins(ctx context.Context, cloud string) ([]PinChange, error)
 	}
 	_, hasImage := cfg[BaseImageKey]
 	_, hasZones := cfg[ZoneNamesKey]
-	if hasImage && hasZones {
+	_, hasRedirect := cfg[HTTPSRedirectKey]
+	phased := cloud == "gcp" && cfg[spec.Key("domain")].Value != "" && cfg[spec.Key("tlsCertificate")].Value == ""
+	needRedirect := phased && !hasRedirect
+	if hasImage && hasZones && !needRedirect {
 		return nil, nil
 	}
 	out, err := s.Outputs(ctx)
@@ -119,7 +127,9 @@ func (s *Stack) SeedPins(ctx context.Context, cloud string) ([]PinChange, error)
 		return nil, nil
 	}
 	var export json.RawMessage
-	if _, ok := out["baseImage"]; !ok && !hasImage {
+	fo, _ := out["fleet"].(map[string]any)
+	_, redirectOut := fo["httpsRedirect"].(bool)
+	if (!hasImage && out["baseImage"] == nil) || (needRedirect && !redirectOut) {
 		if export, err = s.Export(ctx); err != nil {
 			return nil, err
 		}
@@ -128,7 +138,44 @@ func (s *Stack) SeedPins(ctx context.Context, cloud string) ([]PinChange, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.setPins(ctx, p, !hasImage, !hasZones, "what the deployed fleet runs")
+	set, err := s.setPins(ctx, p, !hasImage, !hasZones, "what the deployed fleet runs")
+	if err != nil || !needRedirect {
+		return set, err
+	}
+	redirect, err := DeployedRedirect(out, export)
+	if err != nil {
+		return set, err
+	}
+	// A stack deployed before the phase existed redirects already: it
+	// keeps doing so, rather than serving HTTP again behind the user's back.
+	v := fmt.Sprint(redirect)
+	if err := s.SetConfig(ctx, HTTPSRedirectKey, v, false); err != nil {
+		return set, err
+	}
+	return append(set, PinChange{HTTPSRedirectKey, v, "what the deployed load balancer does with HTTP"}), nil
+}
+
+// DeployedRedirect says whether a deployed GCP stack's HTTP redirects to
+// HTTPS: its fleet output's httpsRedirect, or, for a stack deployed before
+// that output, whether its state has a URL map that redirects.
+func DeployedRedirect(outputs map[string]any, export json.RawMessage) (bool, error) {
+	fo, _ := outputs["fleet"].(map[string]any)
+	if b, ok := fo["httpsRedirect"].(bool); ok {
+		return b, nil
+	}
+	if len(export) == 0 {
+		return false, nil
+	}
+	g, err := graph.FromExport(export)
+	if err != nil {
+		return false, fmt.Errorf("read the deployed state: %w", err)
+	}
+	for _, m := range g.ByType("gcp:compute/uRLMap:URLMap") {
+		if b, _ := m.Bool("defaultUrlRedirect.httpsRedirect"); b {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // StorePins keeps what an up resolved: the outputs' baseImage and zones,

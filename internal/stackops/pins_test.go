@@ -102,3 +102,29 @@ func TestNewerVersion(t *testing.T) {
 		}
 	}
 }
+
+// A stack deployed before the HTTPS phase existed already redirects: the
+// seed keeps it so; one deployed since says so in its fleet output.
+func TestDeployedRedirect(t *testing.T) {
+	t.Parallel()
+	redirecting := exportOf(t,
+		map[string]any{"type": "gcp:compute/uRLMap:URLMap", "inputs": map[string]any{"defaultService": "be"}},
+		map[string]any{"type": "gcp:compute/uRLMap:URLMap", "inputs": map[string]any{"defaultUrlRedirect": map[string]any{"httpsRedirect": true}}})
+	serving := exportOf(t, map[string]any{"type": "gcp:compute/uRLMap:URLMap", "inputs": map[string]any{"defaultService": "be"}})
+	for _, tc := range []struct {
+		name    string
+		outputs map[string]any
+		export  json.RawMessage
+		want    bool
+	}{
+		{"old stack that redirects", map[string]any{"fleet": map[string]any{}}, redirecting, true},
+		{"old stack that serves", map[string]any{"fleet": map[string]any{}}, serving, false},
+		{"output says", map[string]any{"fleet": map[string]any{"httpsRedirect": true}}, nil, true},
+		{"output wins over the state", map[string]any{"fleet": map[string]any{"httpsRedirect": false}}, redirecting, false},
+	} {
+		got, err := DeployedRedirect(tc.outputs, tc.export)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
