@@ -51,7 +51,7 @@ type checkOpts struct {
 func newCheckCmd(s streams) *cobra.Command {
 	o := &checkOpts{export: exportRealStack}
 	cmd := &cobra.Command{
-		Use:   "check [--stack S | --cloud C] [--live] [--json] [--fail-on SEVERITY]",
+		Use:   "check [--stack S | --cloud C | --cloud all] [--live] [--json] [--fail-on SEVERITY]",
 		Short: "Check a stack against the compliance rules; non-zero exit on findings at or above --fail-on",
 		Long: `check runs the compliance rules (docs/compliance.md) over a stack's resource
 graph: the program's plan under mocks by default, offline; with --live, the
@@ -60,8 +60,8 @@ resource, what to change and the standards the rule maps to. Waived
 findings (the public load balancer; HTTP while no certificate is set) are
 printed with their reason and never fail the check.
 
---stack checks a stack file in stacks/; --cloud a cloud's example stack;
-with neither, every stack file. The exit status is 1 when an unwaived
+--stack checks a stack file in stacks/; --cloud a cloud's example stack
+(--cloud all: each cloud's); with neither, every stack file. The exit status is 1 when an unwaived
 finding is at or above --fail-on (critical, high, medium or low).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,7 +77,7 @@ finding is at or above --fail-on (critical, high, medium or low).`,
 		},
 	}
 	cmd.Flags().StringVar(&o.stack, "stack", "", "stack to check (a file in stacks/)")
-	cmd.Flags().StringVar(&o.cloud, "cloud", "", "check a cloud's example stack: aws, gcp or azure")
+	cmd.Flags().StringVar(&o.cloud, "cloud", "", "check a cloud's example stack: aws, gcp, azure, or all of them")
 	cmd.Flags().BoolVar(&o.live, "live", false, "check the deployed stack's state (needs --stack and its state backend) instead of the plan")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON: one object, or an array when checking several stacks")
 	cmd.Flags().StringVar(&o.failOn, "fail-on", string(policy.High), "exit non-zero on an unwaived finding of this severity or above: critical, high, medium, low")
@@ -89,8 +89,8 @@ func (o *checkOpts) Validate() error {
 	if o.stack != "" && o.cloud != "" {
 		return usagef("--stack and --cloud name the same thing; give one")
 	}
-	if o.cloud != "" && !slices.Contains(spec.Clouds, spec.Cloud(o.cloud)) {
-		return usagef("--cloud %q: must be aws, gcp or azure", o.cloud)
+	if o.cloud != "" && o.cloud != "all" && !slices.Contains(spec.Clouds, spec.Cloud(o.cloud)) {
+		return usagef("--cloud %q: must be aws, gcp, azure or all", o.cloud)
 	}
 	if o.live && o.stack == "" {
 		return usagef("--live checks a deployed stack: name it with --stack")
@@ -112,6 +112,11 @@ func (o *checkOpts) Execute(ctx context.Context, s streams) error {
 	switch {
 	case o.stack != "":
 		sources = []plan.Source{{Root: o.root, Stack: o.stack}}
+	case o.cloud == "all":
+		// Every cloud's example stack, as plan --cloud all plans them.
+		for _, c := range spec.Clouds {
+			sources = append(sources, plan.Source{Root: o.root, Cloud: string(c)})
+		}
 	case o.cloud != "":
 		sources = []plan.Source{{Root: o.root, Cloud: o.cloud}}
 	default:

@@ -66,7 +66,7 @@ func TestCheckUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"check", "--stack", "aws", "--cloud", "aws"},
-		{"check", "--cloud", "all"},
+		{"check", "--cloud", "oracle"},
 		{"check", "--live"},
 		{"check", "--cloud", "aws", "--fail-on", "severe"},
 	} {
@@ -116,5 +116,25 @@ func TestCheckLiveReadsTheExport(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s\n%s", tc.want, out.String(), errb.String())
 			}
 		})
+	}
+}
+
+// --cloud all checks each cloud's example stack, as plan --cloud all plans them.
+func TestCheckAllClouds(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI("check", "--cloud", "all", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var results []checkResult
+	if err := json.Unmarshal([]byte(out), &results); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var clouds []string
+	for _, r := range results {
+		clouds = append(clouds, r.Cloud)
+	}
+	if strings.Join(clouds, ",") != "aws,gcp,azure" {
+		t.Errorf("checked %v, want aws, gcp and azure", clouds)
 	}
 }
