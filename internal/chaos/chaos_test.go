@@ -629,7 +629,7 @@ func TestWatchSameNameRecreate(t *testing.T) {
 	w := newWatch(Plan{Instances: before})
 	kill := t0.Add(time.Hour)
 	w.killed(before[1], kill)
-	capa := fleet.Capacity{Desired: 3, Min: 2}
+	capa := fleet.Capacity{Desired: 3, Min: 3, Max: 9}
 
 	recreating := healthyThree()
 	recreating[1] = inst("i-2", "b", fleet.Pending, fleet.Unregistered, kill.Add(20*time.Second))

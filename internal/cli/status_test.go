@@ -91,14 +91,14 @@ func TestStatusHumanAndJSON(t *testing.T) {
 	t.Parallel()
 	degraded := wholeFleet()
 	degraded[2] = member("i-4", "us-east-1c", fleet.Initial)
-	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9}, lists: [][]fleet.Instance{degraded}}
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{degraded}}
 
 	var out bytes.Buffer
 	o := &statusOpts{stack: "aws", open: opener(f, "http://lb.example/")}
 	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"desired 3 (min 2, max 9), healthy 2", "DEGRADED: 1 missing", "us-east-1c 0/1", "i-4", "initial", "ami-1", "lt-1:4"} {
+	for _, want := range []string{"desired 3 (min 3, max 9), healthy 2", "DEGRADED: 1 missing", "us-east-1c 0/1", "i-4", "initial", "ami-1", "lt-1:4"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
@@ -220,7 +220,7 @@ func TestHealthViewAgeIsLabelled(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 2, Max: 9}, lists: [][]fleet.Instance{old}}
+	f := &scriptedFleet{capacity: fleet.Capacity{Desired: 3, Min: 3, Max: 9}, lists: [][]fleet.Instance{old}}
 	o := &statusOpts{stack: "aws", open: opener(f, "http://lb.example/")}
 	if err := o.Execute(context.Background(), streams{out: &out, err: &out}); err != nil {
 		t.Fatal(err)

@@ -613,7 +613,7 @@ func (c *Cloud) Instances(context.Context) ([]fleet.Instance, error) {
 func (c *Cloud) Capacity(context.Context) (fleet.Capacity, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return fleet.Capacity{Desired: c.desired, Min: 2, Max: 9}, nil
+	return fleet.Capacity{Desired: c.desired, Min: 3, Max: 9}, nil
 }
 
 func (c *Cloud) Kill(context.Context, string, fleet.KillMode) error {
