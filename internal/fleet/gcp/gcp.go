@@ -541,12 +541,19 @@ func (a groupClient) Get(ctx context.Context, r *computepb.GetRegionInstanceGrou
 	return a.c.Get(ctx, r)
 }
 
+// onePage reads the one page token names from a Compute list iterator:
+// the fleet pages by token itself, so that a throttled page is retried
+// alone.
+func onePage[T any](it iterator.Pageable, size uint32, token string) ([]T, string, error) {
+	var items []T
+	next, err := iterator.NewPager(it, int(size), token).NextPage(&items)
+	return items, next, err
+}
+
 func (a groupClient) ListManagedInstancesPage(ctx context.Context, r *computepb.ListManagedInstancesRegionInstanceGroupManagersRequest) (*computepb.RegionInstanceGroupManagersListInstancesResponse, error) {
 	token := r.GetPageToken()
 	r.PageToken = nil
-	it := a.c.ListManagedInstances(ctx, r)
-	var items []*computepb.ManagedInstance
-	next, err := iterator.NewPager(it, int(r.GetMaxResults()), token).NextPage(&items)
+	items, next, err := onePage[*computepb.ManagedInstance](a.c.ListManagedInstances(ctx, r), r.GetMaxResults(), token)
 	if err != nil {
 		return nil, err
 	}

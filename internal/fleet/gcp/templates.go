@@ -12,7 +12,6 @@ import (
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
 
 	"stayup/internal/fleet"
@@ -241,9 +240,7 @@ type templateClient struct {
 func (a templateClient) ListPage(ctx context.Context, r *computepb.ListInstanceTemplatesRequest) (*computepb.InstanceTemplateList, error) {
 	token := r.GetPageToken()
 	r.PageToken = nil
-	it := a.c.List(ctx, r)
-	var items []*computepb.InstanceTemplate
-	next, err := iterator.NewPager(it, int(r.GetMaxResults()), token).NextPage(&items)
+	items, next, err := onePage[*computepb.InstanceTemplate](a.c.List(ctx, r), r.GetMaxResults(), token)
 	if err != nil {
 		return nil, err
 	}
